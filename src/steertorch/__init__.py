@@ -1,0 +1,12 @@
+"""steertorch: group-equivariant deep learning on one representation-theory core.
+
+>>> import steertorch
+>>> steertorch.__version__
+'0.1.0'
+"""
+
+from . import group, o3
+
+__version__ = "0.1.0"
+
+__all__ = ["group", "o3", "__version__"]

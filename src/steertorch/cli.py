@@ -1,0 +1,258 @@
+"""The ``steertorch`` command: ``steertorch demo`` and ``steertorch info``.
+
+``demo`` lists the available groups and runs a numerical self-check of the maths core:
+for several groups it verifies that every irrep is an orthogonal group homomorphism on
+random elements, and that the real spherical harmonics transform with the Wigner D
+matrices. ``info`` prints the versions and the compute devices torch can see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["main"]
+
+#: largest error accepted by ``steertorch demo`` (all checks run in float64)
+TOLERANCE = 1e-9
+#: number of random elements / points used per check
+N_SAMPLES = 16
+#: band limit of the irreps checked for continuous groups
+BAND_LIMIT = 3
+#: spherical harmonics degrees 0..L_MAX are checked
+L_MAX = 8
+
+
+def _version() -> str:
+    """The installed steertorch version (package attribute first, then package metadata)."""
+    import steertorch
+
+    version = getattr(steertorch, "__version__", None)
+    if version:
+        return str(version)
+    try:
+        from importlib.metadata import version as metadata_version
+
+        return metadata_version("steertorch")
+    except Exception:  # not installed (e.g. run from a source tree via PYTHONPATH)
+        return "unknown"
+
+
+@dataclass
+class _CheckResult:
+    name: str
+    detail: str
+    hom_error: float = float("nan")
+    orth_error: float = float("nan")
+    seconds: float = 0.0
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.failure is None
+            and self.hom_error <= TOLERANCE
+            and self.orth_error <= TOLERANCE
+        )
+
+
+def _max_abs(t: torch.Tensor) -> float:
+    return float(t.detach().abs().max()) if t.numel() else 0.0
+
+
+def _check_group(name: str, make_group: Callable[[], object], generator: torch.Generator) -> _CheckResult:
+    """Homomorphism and orthogonality errors of every irrep of one group, on random elements."""
+    start = time.perf_counter()
+    result = _CheckResult(name=name, detail="")
+    try:
+        G = make_group()
+        g = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
+        h = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
+        gh = G.compose(g, h)
+        irreps = G.irreps() if G.is_finite else G.irreps(band_limit=BAND_LIMIT)
+        hom, orth = 0.0, 0.0
+        for psi in irreps:
+            a, b, ab = psi(g), psi(h), psi(gh)
+            hom = max(hom, _max_abs(ab - a @ b))
+            eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+            orth = max(orth, _max_abs(a.transpose(-1, -2) @ a - eye))
+            if a.dtype != torch.float64:
+                raise TypeError(f"irrep {psi!r} returned {a.dtype} for float64 elements")
+        result.hom_error, result.orth_error = hom, orth
+        dims = sorted({psi.size for psi in irreps})
+        scope = "all irreps" if G.is_finite else f"band limit {BAND_LIMIT}"
+        result.detail = f"{len(irreps)} irreps ({scope}), dims {dims}"
+    except Exception as exc:  # report the failing group and keep going
+        result.failure = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_spherical_harmonics(generator: torch.Generator) -> _CheckResult:
+    r"""Equivariance :math:`Y(R x) = D(R)\,Y(x)` for l = 0..L_MAX on random points and rotations."""
+    start = time.perf_counter()
+    result = _CheckResult(name="Y_l, D^l", detail=f"l = 0..{L_MAX}, Y(x R^T) = Y(x) D(R)^T")
+    try:
+        from steertorch import o3
+        from steertorch.group import so3_group
+
+        R = so3_group().sample(N_SAMPLES, generator=generator, dtype=torch.float64)
+        x = torch.randn(N_SAMPLES, 3, generator=generator, dtype=torch.float64)
+        ls = list(range(L_MAX + 1))
+        y = o3.spherical_harmonics(ls, x, normalize=True)
+        y_rot = o3.spherical_harmonics(ls, torch.einsum("nij,nj->ni", R, x), normalize=True)
+        expected_dim = (L_MAX + 1) ** 2
+        if y.shape != (N_SAMPLES, expected_dim):
+            raise ValueError(f"spherical_harmonics returned shape {list(y.shape)}, "
+                             f"expected {[N_SAMPLES, expected_dim]}")
+        hom, orth, i = 0.0, 0.0, 0
+        for l in ls:
+            D = o3.wigner_D(l, R)
+            d = 2 * l + 1
+            hom = max(hom, _max_abs(y_rot[:, i:i + d] - torch.einsum("nij,nj->ni", D, y[:, i:i + d])))
+            orth = max(orth, _max_abs(D.transpose(-1, -2) @ D - torch.eye(d, dtype=D.dtype)))
+            i += d
+        result.hom_error, result.orth_error = hom, orth
+    except Exception as exc:
+        result.failure = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _demo_groups() -> list[tuple[str, Callable[[], object]]]:
+    """The groups checked by ``steertorch demo``: (display name, constructor).
+
+    Constructors are looked up lazily, so a group missing from ``steertorch.group`` fails
+    alone and the others are still checked.
+    """
+    from steertorch import group as g
+
+    return [
+        ("SO(2)", lambda: g.so2_group()),
+        ("O(2)", lambda: g.o2_group()),
+        ("C8", lambda: g.cyclic_group(8)),
+        ("D4", lambda: g.dihedral_group(4)),
+        ("SO(3)", lambda: g.so3_group()),
+        ("O(3)", lambda: g.o3_group()),
+        ("O (octahedral)", lambda: g.group_from_name("O")),
+        ("Ih (icosahedral)", lambda: g.group_from_name("Ih")),
+    ]
+
+
+def _format_error(x: float) -> str:
+    return "-" if x != x else f"{x:.1e}"  # x != x: NaN, the check did not run
+
+
+def _print_table(results: Sequence[_CheckResult]) -> None:
+    headers = ("check", "max |psi(gh) - psi(g)psi(h)|", "max |psi^T psi - I|", "time", "status", "detail")
+    rows = []
+    for r in results:
+        status = "ok" if r.ok else "FAIL"
+        detail = r.failure if r.failure is not None else r.detail
+        rows.append((r.name, _format_error(r.hom_error), _format_error(r.orth_error),
+                     f"{r.seconds * 1e3:.0f} ms", status, detail))
+    widths = [max(len(str(row[k])) for row in (headers, *rows)) for k in range(len(headers) - 1)]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths)]
+        return "  ".join(cells) + "  " + str(row[-1])
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths) + "  " + "-" * len(headers[-1]))
+    for row in rows:
+        print(line(row))
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    print(f"steertorch {_version()} (torch {torch.__version__})")
+    try:
+        from steertorch.group import available_groups
+
+        names = list(available_groups())
+        print(f"available groups ({len(names)}): {', '.join(map(str, names))}")
+    except Exception as exc:
+        print(f"available groups: could not be listed ({type(exc).__name__}: {exc})")
+        names = None
+
+    generator = torch.Generator().manual_seed(args.seed)
+    print(f"\nself-check in float64 on {N_SAMPLES} random elements (seed {args.seed}), "
+          f"tolerance {TOLERANCE:.0e}:\n")
+    results: list[_CheckResult] = []
+    try:
+        groups = _demo_groups()
+    except Exception as exc:
+        results.append(_CheckResult(name="steertorch.group", detail="",
+                                    failure=f"{type(exc).__name__}: {exc}"))
+        groups = []
+    for name, make in groups:
+        results.append(_check_group(name, make, generator))
+    results.append(_check_spherical_harmonics(generator))
+    _print_table(results)
+
+    failed = [r.name for r in results if not r.ok]
+    if names is None:
+        failed.insert(0, "available_groups")
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+        return 1
+    print("\nall checks passed")
+    return 0
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    print(f"steertorch {_version()}")
+    print(f"python     {platform.python_version()} ({sys.executable})")
+    print(f"torch      {torch.__version__}")
+    print(f"platform   {platform.platform()}")
+    print(f"threads    {torch.get_num_threads()}")
+    print("devices    cpu: available")
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(count))
+        print(f"           cuda: {count} device(s) ({names}), CUDA {torch.version.cuda}")
+    else:
+        built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only build"
+        print(f"           cuda: not available ({built})")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        print("           mps: available")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="steertorch",
+        description="steertorch: group-equivariant deep learning in PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"steertorch {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="list the groups and run a numerical self-check of the maths core")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the sampled elements (default 0)")
+    demo.set_defaults(func=_run_demo)
+    info = sub.add_parser("info", help="print versions and available devices")
+    info.set_defaults(func=_run_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``steertorch`` command; returns the process exit code.
+
+    ``argv`` defaults to ``sys.argv[1:]``. Subcommands: ``demo`` (self-check, exit code 1
+    if any check fails) and ``info`` (versions and devices).
+
+    >>> main(["info"])  # doctest: +ELLIPSIS
+    steertorch ...
+    0
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args))

@@ -1,0 +1,44 @@
+"""Groups, irreducible representations, representations, Clebsch-Gordan coefficients.
+
+Every group is a closed subgroup of O(2) or O(3); elements are batched tensors (matrices
+for continuous groups, indices for finite ones). See ``docs/conventions.md``.
+"""
+
+from ._continuous import O2, SO2, SO3, InversionProduct, rotation_2d
+from ._factory import (
+    available_groups,
+    cyclic_group,
+    dihedral_group,
+    group_from_name,
+    o2_group,
+    o3_group,
+    so2_group,
+    so3_group,
+)
+from ._finite import CyclicGroup, DihedralGroup, FiniteGroup
+from ._group import Group
+from ._irrep import IrreducibleRepresentation
+from ._representation import Representation, directsum
+
+__all__ = [
+    "Group",
+    "FiniteGroup",
+    "SO2",
+    "O2",
+    "SO3",
+    "InversionProduct",
+    "CyclicGroup",
+    "DihedralGroup",
+    "IrreducibleRepresentation",
+    "Representation",
+    "directsum",
+    "rotation_2d",
+    "group_from_name",
+    "available_groups",
+    "so2_group",
+    "o2_group",
+    "so3_group",
+    "o3_group",
+    "cyclic_group",
+    "dihedral_group",
+]

@@ -1,0 +1,194 @@
+r"""Real spherical harmonics of any degree, in e3nn's basis, order and phase.
+
+With the polar axis along y (e3nn's convention, so that l = 1 is (x, y, z)), write
+:math:`z' = y` for the polar coordinate and :math:`x' + i y' = z + i x` for the
+azimuthal plane. The component-normalised harmonics are
+
+.. math::
+
+    Y_l^m = \bar P_l^{|m|}(z')\, \begin{cases} \mathrm{Re}\,(x' + i y')^m & m > 0 \\
+    1 & m = 0 \\ \mathrm{Im}\,(x' + i y')^{|m|} & m < 0 \end{cases}
+
+written as homogeneous polynomials of degree l, with :math:`\bar P` the fully normalised
+associated Legendre functions (no Condon-Shortley phase). They are computed by the
+three-term recurrence in l at fixed m,
+
+.. math::
+
+    Y_l^m = a_{lm}\, z'\, Y_{l-1}^m - b_{lm}\, r^2\, Y_{l-2}^m, \qquad
+    Y_l^{\pm l} = \sqrt{\tfrac{2l+1}{2l}}\,(x' Y_{l-1}^{\pm(l-1)} \mp y' Y_{l-1}^{\mp(l-1)}),
+
+which is stable at every degree (no cap on l) and needs a handful of tensor operations
+per degree. Normalisations: ``"component"`` (:math:`\|Y^l\|^2 = 2l+1` on the unit
+sphere), ``"norm"`` (:math:`\|Y^l\| = 1`) and ``"integral"``
+(:math:`\int_{S^2} (Y_l^m)^2 = 1`), equal to e3nn's.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["spherical_harmonics", "parse_degrees"]
+
+_NORMALIZATIONS = ("integral", "component", "norm")
+
+
+def parse_degrees(l: int | Sequence[int] | str | object) -> list[int]:
+    """Degrees requested as an int, a list of ints, an irreps string ``"0e+1o+2e"`` or an ``Irreps``.
+
+    Irreps must have the parity of spherical harmonics, (-1)^l, and multiplicity 1.
+
+    >>> parse_degrees("0e + 1o + 2e"), parse_degrees(3), parse_degrees([0, 2])
+    ([0, 1, 2], [3], [0, 2])
+    """
+    if isinstance(l, bool):
+        raise ValueError(f"degree l must be an int >= 0, got {l!r}")
+    if isinstance(l, int):
+        ls = [l]
+    elif isinstance(l, str) or hasattr(l, "ls") or (hasattr(l, "__iter__") and not isinstance(l, Sequence)):
+        ls = _irreps_degrees(l)
+    elif isinstance(l, Sequence):
+        ls = list(l)
+    else:
+        raise ValueError(f"degree l must be an int, a list of ints or irreps, got {type(l).__name__}")
+    for d in ls:
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise ValueError(f"degrees must be ints >= 0, got {d!r} in {l!r}")
+    if not ls:
+        raise ValueError("at least one degree l is required, got an empty list")
+    return ls
+
+
+def _irreps_degrees(irreps: object) -> list[int]:
+    from ._irreps_parse import parse_irreps
+
+    ls = []
+    for mul, (deg, parity) in parse_irreps(irreps):
+        if parity != (-1) ** deg:
+            p = "e" if parity == 1 else "o"
+            raise ValueError(f"spherical harmonics of degree {deg} have parity {(-1) ** deg:+d}, got {deg}{p}")
+        if mul != 1:
+            raise ValueError(f"spherical harmonics irreps must have multiplicity 1, got {mul}x{deg}")
+        ls.append(deg)
+    return ls
+
+
+@functools.cache
+def _coefficients(lmax: int, normalization: str, normalize: bool):
+    """Per-degree recurrence constants (float64 lists), with the normalisation folded in."""
+
+    def scale(l: int) -> float:
+        if normalization == "component":
+            return 1.0
+        if normalization == "norm":
+            return 1.0 / math.sqrt(2 * l + 1)
+        return 1.0 / math.sqrt(4 * math.pi)
+
+    a, b, edge, sect = {}, {}, {}, {}
+    for l in range(1, lmax + 1):
+        # sectoral: from degree l - 1 to l (the l = 1 step carries sqrt(2) from delta_{m0})
+        s = math.sqrt(3.0) if l == 1 else math.sqrt((2 * l + 1) / (2 * l))
+        sect[l] = s * scale(l) / scale(l - 1)
+        edge[l] = math.sqrt(2 * l + 1) * scale(l) / scale(l - 1)
+        if l >= 2:
+            ms = [abs(m) for m in range(-(l - 2), l - 1)]
+            a[l] = [math.sqrt((2 * l - 1) * (2 * l + 1) / ((l - m) * (l + m))) * scale(l) / scale(l - 1) for m in ms]
+            b[l] = [
+                math.sqrt((2 * l + 1) * (l + m - 1) * (l - m - 1) / ((l - m) * (l + m) * (2 * l - 3)))
+                * scale(l) / scale(l - 2)
+                for m in ms
+            ]
+    return a, b, edge, sect, scale(0)
+
+
+@functools.lru_cache(maxsize=64)
+def _coefficient_tensors(lmax: int, normalization: str, normalize: bool, dtype, device):
+    a, b, edge, sect, y0 = _coefficients(lmax, normalization, normalize)
+    ta = {l: torch.tensor(v, dtype=dtype, device=device)[:, None] for l, v in a.items()}
+    tb = {l: torch.tensor(v, dtype=dtype, device=device)[:, None] for l, v in b.items()}
+    return ta, tb, edge, sect, y0
+
+
+def spherical_harmonics(
+    l: int | Sequence[int] | str | object,
+    x: torch.Tensor,
+    normalize: bool = True,
+    normalization: str = "integral",
+) -> torch.Tensor:
+    r"""Real spherical harmonics :math:`Y^l(x)` for each requested degree, concatenated.
+
+    Args:
+        l: a degree, a list of degrees, or irreps such as ``"0e + 1o + 2e"``.
+        x: points ``[..., 3]`` in (x, y, z) order.
+        normalize: project ``x`` on the unit sphere first; otherwise the harmonics are the
+            homogeneous polynomials :math:`|x|^l Y^l(\hat x)`. At ``x = 0`` the normalised
+            harmonics are 0 for l > 0 (1 for l = 0 in "component"), with finite gradients.
+        normalization: ``"integral"`` (default, as e3nn), ``"component"`` or ``"norm"``.
+
+    Returns:
+        ``[..., sum(2l + 1)]``, each degree in the order m = -l, ..., l.
+
+    The harmonics are equivariant, :math:`Y^l(R x) = D^l(R)\, Y^l(x)` with
+    :func:`~steertorch.o3.wigner_D`, and ``Y^1`` is proportional to (x, y, z).
+
+    >>> x = torch.tensor([[0.0, 0.0, 2.0]])
+    >>> spherical_harmonics(1, x, normalization="norm")
+    tensor([[0., 0., 1.]])
+    >>> spherical_harmonics([0, 1, 2], x, normalization="component").shape
+    torch.Size([1, 9])
+    """
+    ls = parse_degrees(l)
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != 3:
+        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of points [..., 3], got {shape}")
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    lmax = max(ls)
+    batch = x.shape[:-1]
+    xt = x.reshape(-1, 3).T.contiguous()  # [3, N]: coordinate-major, every op below is contiguous
+    if normalize:
+        # explicit sum of squares: a reduction over the short leading dimension is slow on CPU
+        # (clamping the square keeps the gradient finite at x = 0, as F.normalize does)
+        r2 = torch.addcmul(torch.addcmul(xt[0] * xt[0], xt[1], xt[1]), xt[2], xt[2])
+        xt = xt / r2.clamp_min(1e-24).sqrt()
+    out = _sh_rows(xt, lmax, normalization, normalize)  # [(lmax + 1)^2, N]
+    if ls != list(range(lmax + 1)):
+        rows = torch.cat([torch.arange(d * d, (d + 1) * (d + 1)) for d in ls]).to(out.device)
+        out = out.index_select(0, rows)
+    # component-major storage returned as a [..., dim] view: no transposing copy is made
+    return out.T.reshape(*batch, out.shape[0])
+
+
+def _sh_rows(xt: torch.Tensor, lmax: int, normalization: str, normalize: bool) -> torch.Tensor:
+    """Harmonics of degrees 0..lmax of points ``xt`` ``[3, N]`` as rows ``[(lmax + 1)^2, N]``.
+
+    Each degree is a fresh ``[2l + 1, N]`` block (no in-place writes, so autograd and
+    double backward work), concatenated once at the end."""
+    az_re, az_im, polar = xt[2], xt[0], xt[1]  # x' = z, y' = x, z' = y
+    a, b, edge, sect, y0 = _coefficient_tensors(lmax, normalization, normalize, xt.dtype, xt.device)
+    if normalize and normalization == "component":
+        y = torch.ones_like(polar)[None]
+    else:
+        y = (polar * 0 + y0)[None]  # x * 0 keeps NaN inputs visible
+    blocks = [y]
+    r2 = None if normalize else (xt * xt).sum(0)
+    for l in range(1, lmax + 1):
+        prev = blocks[-1]  # degree l - 1, m = -(l-1)..(l-1)
+        lo, hi = prev[0], prev[-1]  # m = -(l-1) and m = l-1 (the same row when l = 1)
+        if l == 1:
+            s0 = lo * sect[1]
+            blocks.append(torch.stack([az_im * s0, polar * (lo * edge[1]), az_re * s0]))
+            continue
+        # sectoral pair from (x' + i y') times the previous sectoral pair; then m = +-(l - 1)
+        first = [(lo * az_re + hi * az_im) * sect[l], polar * (lo * edge[l])]
+        last = [polar * (hi * edge[l]), (hi * az_re - lo * az_im) * sect[l]]
+        prev2 = blocks[-2] if r2 is None else blocks[-2] * r2
+        mid = torch.addcmul((prev[1:-1] * polar) * a[l], prev2, b[l], value=-1.0)
+        blocks.append(torch.cat([torch.stack(first), mid, torch.stack(last)]))
+    return torch.cat(blocks)

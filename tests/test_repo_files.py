@@ -1,0 +1,35 @@
+"""The README's quick-start test command is the command CI runs."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_COMMAND = (
+    'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[dev]" && python3 -m pytest'
+)
+DEMO_COMMAND = "python3 -m pip install torch==2.13.0 && python3 -m pip install -e . && steertorch demo"
+
+
+def _read(relative: str) -> str:
+    path = ROOT / relative
+    if not path.is_file():
+        pytest.skip(f"{relative} is not part of this installation (not a source checkout)")
+    return path.read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [line.strip() for line in _read(".ci/run").splitlines()]
+    assert TEST_COMMAND in ci_lines
+    readme_lines = [line.strip() for line in _read("README.md").splitlines()]
+    assert TEST_COMMAND in readme_lines
+    assert DEMO_COMMAND in readme_lines
+
+
+def test_ci_script_is_strict():
+    text = _read(".ci/run")
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text
+    # the test command must be the last command, so its exit status is the script's
+    commands = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-1].strip() == TEST_COMMAND
