@@ -55,6 +55,30 @@ def _embed(m2: torch.Tensor, ambient: int, last: torch.Tensor | float = 1.0) -> 
     return out
 
 
+def _planar_cg(a: int, b: int, c: int) -> torch.Tensor | None:
+    r"""Clebsch-Gordan columns ``[4, 2]`` of the 2D irreps rot(a t) x rot(b t) -> rot(c t), with c = a + b or
+    |a - b| > 0, in Kronecker order (i * 2 + j). From :math:`e^{ia t} e^{\pm ib t}`:
+    (x1 y1 -+ x2 y2, x2 y1 +- x1 y2) / sqrt(2). ``None`` if c is not a + b or |a - b|."""
+    r = 2**-0.5
+    if c == a + b:
+        cols = [[r, 0, 0, -r], [0, r, r, 0]]
+    elif c == a - b and c > 0:
+        cols = [[r, 0, 0, r], [0, -r, r, 0]]
+    elif c == b - a and c > 0:
+        cols = [[r, 0, 0, r], [0, r, -r, 0]]
+    else:
+        return None
+    return torch.tensor(cols, dtype=torch.float64).T
+
+
+def _planar_pair_invariants() -> tuple[torch.Tensor, torch.Tensor]:
+    """The two 1-dimensional pieces of rot(a t) x rot(a t): the invariant (x.y) and the 'sine' (x2 y1 - x1 y2),
+    as ``[4, 1]`` columns."""
+    r = 2**-0.5
+    return (torch.tensor([[r], [0.0], [0.0], [r]], dtype=torch.float64),
+            torch.tensor([[0.0], [-r], [r], [0.0]], dtype=torch.float64))
+
+
 class _MatrixGroup(Group):
     """Shared element handling for groups of matrices: compose is the product, inverse the transpose."""
 
@@ -139,6 +163,30 @@ class SO2(_MatrixGroup):
         return IrreducibleRepresentation(self, k, 2, fn, type="C",
                                          endomorphism_basis=torch.stack([torch.eye(2, dtype=torch.float64), _J]),
                                          name=f"irrep_{k}")
+
+    def tensor_product_multiplicities(self, l1, l2):
+        a, b = self._canonical_label(l1), self._canonical_label(l2)
+        if a == 0 or b == 0:
+            return [(a + b, 1)]
+        if a == b:
+            return [(0, 2), (2 * a, 1)]
+        return sorted([(abs(a - b), 1), (a + b, 1)])
+
+    def _clebsch_gordan(self, a, b, c):
+        """Analytic: products of complex exponentials (see ``_planar_cg``)."""
+        da, db, dc = (1 if v == 0 else 2 for v in (a, b, c))
+        empty = torch.zeros(0, da, db, dc, dtype=torch.float64)
+        if a == 0 or b == 0:
+            if c != a + b:
+                return empty
+            return torch.eye(dc, dtype=torch.float64).reshape(1, da, db, dc)
+        if c == 0:
+            if a != b:
+                return empty
+            inv, sine = _planar_pair_invariants()
+            return torch.stack([inv, -sine]).reshape(2, 2, 2, 1)
+        cols = _planar_cg(a, b, c)
+        return empty if cols is None else cols.reshape(1, 2, 2, 2)
 
 
 class O2(_MatrixGroup):
@@ -229,6 +277,36 @@ class O2(_MatrixGroup):
             return rotation_2d(k * theta) * torch.stack([torch.ones_like(s), s], -1)[..., None, :]
 
         return IrreducibleRepresentation(self, label, 2, fn, name=f"irrep_(1,{k})")
+
+    def tensor_product_multiplicities(self, l1, l2):
+        (j1, a), (j2, b) = self._canonical_label(l1), self._canonical_label(l2)
+        if a == 0 and b == 0:
+            return [((j1 ^ j2, 0), 1)]
+        if a == 0 or b == 0:
+            return [((1, a + b), 1)]
+        if a == b:
+            return [((0, 0), 1), ((1, 0), 1), ((1, 2 * a), 1)]
+        return sorted([((1, abs(a - b)), 1), ((1, a + b), 1)], key=lambda t: t[0][1])
+
+    def _clebsch_gordan(self, l1, l2, l3):
+        """Analytic: as SO(2); the determinant irrep (1, 0) couples through J = [[0, -1], [1, 0]]."""
+        (j1, a), (j2, b), (j3, c) = l1, l2, l3
+        da, db, dc = (1 if v == 0 else 2 for v in (a, b, c))
+        empty = torch.zeros(0, da, db, dc, dtype=torch.float64)
+        if a == 0 and b == 0:
+            return torch.ones(1, 1, 1, 1, dtype=torch.float64) if (c == 0 and j3 == j1 ^ j2) else empty
+        if a == 0 or b == 0:
+            if (j3, c) != (1, a + b):
+                return empty
+            t = _J if (j1 if a == 0 else j2) == 1 else torch.eye(2, dtype=torch.float64)
+            return t.reshape(1, da, db, dc)
+        if c == 0:
+            if a != b:
+                return empty
+            inv, sine = _planar_pair_invariants()
+            return (inv if j3 == 0 else -sine).reshape(1, 2, 2, 1)
+        cols = _planar_cg(a, b, c)
+        return empty if (cols is None or j3 != 1) else cols.reshape(1, 2, 2, 2)
 
 
 def _check_block(group: Group, m: torch.Tensor, mirror_last: bool) -> None:
