@@ -1,0 +1,194 @@
+r"""Equivariant linear map between irreps features (e3nn's ``o3.Linear``: same instructions,
+normalisation and weight layout).
+
+.. math::
+
+    z^{(o)}_{w k} = \sum_{i \to o} \frac{1}{\sqrt{\mathrm{fan\_in}(o)}} \sum_u W^{(i \to o)}_{u w}\, x^{(i)}_{u k}
+    \;+\; b^{(o)}_w \quad (\text{biases on } 0e \text{ outputs only}),
+
+with fan_in(o) the total multiplicity of the inputs connected to output o ("element"), or
+that of one input times the number of inputs ("path"). Schur's lemma: only equal irreps
+connect. Implementation: all blocks of one irrep type are mixed by a single GEMM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._irreps import Irreps
+
+__all__ = ["Linear"]
+
+
+class Linear(nn.Module):
+    r"""Equivariant linear layer ``irreps_in -> irreps_out``.
+
+    Args:
+        irreps_in, irreps_out: irreps of input and output.
+        instructions: ``(i_in, i_out)`` pairs; default every pair with equal irreps.
+        biases: ``True`` for a bias on every 0e output block, or one bool per output block.
+        path_normalization: ``"element"`` (default) or ``"path"``.
+        internal_weights / shared_weights: as in :class:`TensorProduct`.
+
+    Parameters ``weight`` (flat, e3nn's order: each instruction's ``[mul_in, mul_out]``) and
+    ``bias`` (flat, zeros at init). Output blocks without inputs are zero (plus bias).
+
+    >>> lin = Linear("4x0e + 2x1o", "3x0e + 1x1o + 1x2e", biases=True)
+    >>> lin(torch.randn(5, 10)).shape, lin.weight_numel, lin.bias_numel
+    (torch.Size([5, 11]), 14, 3)
+    """
+
+    def __init__(
+        self,
+        irreps_in: object,
+        irreps_out: object,
+        instructions: Sequence[tuple[int, int]] | None = None,
+        biases: bool | Sequence[bool] = False,
+        path_normalization: str = "element",
+        internal_weights: bool | None = None,
+        shared_weights: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.irreps_in = Irreps(irreps_in)
+        self.irreps_out = Irreps(irreps_out)
+        ii, io = self.irreps_in, self.irreps_out
+        if path_normalization not in ("element", "path"):
+            raise ValueError(f"path_normalization must be 'element' or 'path', got {path_normalization!r}")
+        if instructions is None:
+            instructions = [(a, o) for a, (_, ir_a) in enumerate(ii) for o, (_, ir_o) in enumerate(io) if ir_a == ir_o]
+        instructions = [tuple(ins) for ins in instructions]
+        for a, o in instructions:
+            if not (0 <= a < len(ii) and 0 <= o < len(io)):
+                raise ValueError(f"instruction ({a}, {o}) out of range for {ii} -> {io}")
+            if ii[a].ir != io[o].ir:
+                raise ValueError(f"instruction ({a}, {o}) connects {ii[a].ir} to {io[o].ir}: only equal irreps can "
+                                 f"be mapped linearly (Schur's lemma)")
+        if isinstance(biases, bool):
+            biases = [biases and ir.is_scalar() for _, ir in io]
+        biases = list(biases)
+        if len(biases) != len(io):
+            raise ValueError(f"biases needs one bool per output block ({len(io)}), got {len(biases)}")
+        for flag, (_, ir) in zip(biases, io):
+            if flag and not ir.is_scalar():
+                raise ValueError(f"a bias is only equivariant on 0e outputs, got one on {ir}")
+
+        def fan_in(a: int, o: int) -> int:
+            if path_normalization == "element":
+                x = sum(ii[a2].mul for a2, o2 in instructions if o2 == o)
+            else:
+                x = ii[a].mul * sum(1 for _, o2 in instructions if o2 == o)
+            return x if x > 0 else 1
+
+        self.instructions = [(a, o, ii[a].mul * io[o].mul, fan_in(a, o) ** -0.5) for a, o in instructions]
+        self.weight_numel = sum(n for _, _, n, _ in self.instructions)
+        self.biases = biases
+        self.bias_numel = sum(io[o].dim for o, flag in enumerate(biases) if flag)
+        if shared_weights is None:
+            shared_weights = True
+        if internal_weights is None:
+            internal_weights = shared_weights
+        self.shared_weights, self.internal_weights = shared_weights, internal_weights
+        if internal_weights:
+            self.weight = nn.Parameter(torch.randn(self.weight_numel))
+            self.bias = nn.Parameter(torch.zeros(self.bias_numel))
+        else:
+            self.register_buffer("weight", torch.empty(0), persistent=False)
+            self.register_buffer("bias", torch.empty(0), persistent=False)
+        self._plan()
+
+    def _plan(self) -> None:
+        """One group per irrep type: its input blocks, output blocks, and where each weight goes in the
+        ``[sum mul_in, sum mul_out]`` matrix of the group (``rows``, ``cols`` per instruction)."""
+        ii, io = self.irreps_in, self.irreps_out
+        groups: dict = {}
+        for a, (_, ir) in enumerate(ii):
+            groups.setdefault(ir, {"ins": [], "outs": []})["ins"].append(a)
+        for o, (_, ir) in enumerate(io):
+            groups.setdefault(ir, {"ins": [], "outs": []})["outs"].append(o)
+        self._groups = []
+        offset = 0
+        offsets = []
+        for _, _, n, _ in self.instructions:
+            offsets.append(offset)
+            offset += n
+        for ir, g in groups.items():
+            if not g["outs"]:
+                continue
+            row0 = {a: sum(ii[b].mul for b in g["ins"][: g["ins"].index(a)]) for a in g["ins"]}
+            col0 = {o: sum(io[b].mul for b in g["outs"][: g["outs"].index(o)]) for o in g["outs"]}
+            pieces = [(k, offsets[k], row0[a], col0[o], ii[a].mul, io[o].mul, alpha)
+                      for k, (a, o, _, alpha) in enumerate(self.instructions) if ii[a].ir == ir]
+            self._groups.append((ir, g["ins"], g["outs"], pieces))
+
+    def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights ``[..., mul_in, mul_out]`` of one instruction (e3nn's layout)."""
+        w = self.weight if weight is None else weight
+        a, o, n, _ = self.instructions[instruction]
+        off = sum(m for _, _, m, _ in self.instructions[:instruction])
+        return w.narrow(-1, off, n).reshape(*w.shape[:-1], self.irreps_in[a].mul, self.irreps_out[o].mul)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``[..., irreps_in.dim]`` -> ``[..., irreps_out.dim]``."""
+        if x.shape[-1] != self.irreps_in.dim:
+            raise ValueError(f"expected features of irreps {self.irreps_in} (last dim {self.irreps_in.dim}), "
+                             f"got shape {list(x.shape)}")
+        if weight is None:
+            if not self.internal_weights:
+                raise ValueError(f"this Linear has no internal weights: pass weight [..., {self.weight_numel}]")
+            weight = self.weight
+        if bias is None:
+            bias = self.bias if self.internal_weights else None
+        if weight.shape[-1] != self.weight_numel:
+            raise ValueError(f"expected weight [..., {self.weight_numel}], got {list(weight.shape)}")
+        batch = x.shape[:-1]
+        z = math.prod(batch)
+        x = x.reshape(z, -1)
+        shared = weight.dim() == 1
+        if not shared:
+            weight = weight.expand(*batch, self.weight_numel).reshape(z, self.weight_numel)
+        ii, io = self.irreps_in, self.irreps_out
+        xs = x.split([mi.dim for mi in ii], dim=1)
+        outs: list[torch.Tensor | None] = [None] * len(io)
+        for ir, ins, outs_idx, pieces in self._groups:
+            d = ir.dim
+            n_in = sum(ii[a].mul for a in ins)
+            n_out = sum(io[o].mul for o in outs_idx)
+            if not pieces or n_in == 0:
+                continue
+            wbig = weight.new_zeros(*(() if shared else (z,)), n_in, n_out)
+            for _, off, r0, c0, mi, mo, alpha in pieces:
+                block = weight.narrow(-1, off, mi * mo).reshape(*(() if shared else (z,)), mi, mo) * alpha
+                wbig = _place(wbig, block, r0, c0)
+            xin = torch.cat([xs[a].reshape(z, ii[a].mul, d) for a in ins], dim=1)  # [z, n_in, d]
+            if shared:
+                res = (xin.transpose(1, 2).reshape(z * d, n_in) @ wbig).reshape(z, d, n_out)
+            else:
+                res = torch.bmm(xin.transpose(1, 2), wbig)  # [z, d, n_out]
+            for o, part in zip(outs_idx, res.split([io[o].mul for o in outs_idx], dim=2)):
+                outs[o] = part.transpose(1, 2).reshape(z, -1)
+        pieces_out = []
+        boff = 0
+        for o, (mul, ir) in enumerate(io):
+            t = outs[o] if outs[o] is not None else x.new_zeros(z, mul * ir.dim)
+            if self.biases[o] and bias is not None and bias.numel():
+                t = t + bias.narrow(-1, boff, mul * ir.dim)
+            if self.biases[o]:
+                boff += mul * ir.dim
+            pieces_out.append(t)
+        out = torch.cat(pieces_out, dim=1) if pieces_out else x.new_zeros(z, 0)
+        return out.reshape(*batch, io.dim)
+
+    def extra_repr(self) -> str:
+        return f"{self.irreps_in} -> {self.irreps_out} | {self.weight_numel} weights"
+
+
+def _place(wbig: torch.Tensor, block: torch.Tensor, r0: int, c0: int) -> torch.Tensor:
+    """``wbig`` with ``block`` added at rows r0.., cols c0.. (out of place, differentiable)."""
+    pad = (c0, wbig.shape[-1] - c0 - block.shape[-1], r0, wbig.shape[-2] - r0 - block.shape[-2])
+    return wbig + nn.functional.pad(block, pad)
+

@@ -1,0 +1,383 @@
+r"""Clebsch-Gordan tensor products with weights, e3nn's instructions, normalisation and weight layout.
+
+For an instruction (i1, i2, i_out, mode, has_weight, path_weight) the path computes, with
+:math:`C` the real Wigner 3j symbol of :func:`~steertorch.o3.wigner_3j` and
+:math:`\alpha` the path normalisation,
+
+.. math::
+
+    z^{(o)}_{w k} \mathrel{+}= \sqrt{\alpha} \sum_{u v i j} W_{u v w}\, C_{ijk}\, x_{u i}\, y_{v j}
+    \qquad \text{(mode "uvw"; the other modes tie or drop indices: uvu, uvv, uuw, uuu, uvuv)}.
+
+:math:`\alpha` = ``dim(ir_out)`` ("component") or ``dim(ir_1) dim(ir_2)`` ("norm"), divided by
+the fan-in of the output ("element": summed over the paths into that output; "path": per
+path), times ``out_var`` and ``path_weight``, exactly as e3nn, so weights and outputs carry
+over. Weights of all weighted instructions live in one flat vector in instruction order,
+each reshaped to its ``path_shape``.
+
+Implementation (no code generation): instructions are grouped by input pair; one GEMM
+contracts :math:`y` with the stacked Clebsch-Gordan coefficients of all the pair's paths
+and one batched product contracts :math:`x`; "uvw" paths into the same output are then
+merged into a single GEMM with the concatenated weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._irreps import Irreps
+from ._wigner import wigner_3j
+
+__all__ = ["TensorProduct", "FullyConnectedTensorProduct", "Instruction"]
+
+Instruction = namedtuple("Instruction", "i_in1 i_in2 i_out connection_mode has_weight path_weight path_shape")
+
+_UV_MODES = ("uvw", "uvu", "uvv", "uvuv", "uvu<v", "u<vw")
+_MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
+
+
+class TensorProduct(nn.Module):
+    r"""Tensor product of two irreps features with explicit instructions (e3nn's ``TensorProduct``).
+
+    Args:
+        irreps_in1, irreps_in2, irreps_out: irreps of the inputs and the output.
+        instructions: tuples ``(i_in1, i_in2, i_out, mode, has_weight[, path_weight])`` with
+            mode one of ``"uvw", "uvu", "uvv", "uuw", "uuu", "uvuv"``.
+        in1_var, in2_var, out_var: variances per block for the normalisation (default 1).
+        irrep_normalization: ``"component"`` (default), ``"norm"`` or ``"none"``.
+        path_normalization: ``"element"`` (default), ``"path"`` or ``"none"``.
+        internal_weights: hold the weights as a parameter ``weight`` (default: when shared).
+        shared_weights: one set of weights for the whole batch (default True); otherwise
+            ``forward`` takes ``weight`` of shape ``[..., weight_numel]``.
+
+    >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvw", True)])
+    >>> tp(torch.randn(10, 6), torch.randn(10, 3)).shape, tp.weight_numel
+    (torch.Size([10, 2]), 4)
+    """
+
+    def __init__(
+        self,
+        irreps_in1: object,
+        irreps_in2: object,
+        irreps_out: object,
+        instructions: Sequence[tuple],
+        in1_var: Sequence[float] | None = None,
+        in2_var: Sequence[float] | None = None,
+        out_var: Sequence[float] | None = None,
+        irrep_normalization: str = "component",
+        path_normalization: str = "element",
+        internal_weights: bool | None = None,
+        shared_weights: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.irreps_in1 = Irreps(irreps_in1)
+        self.irreps_in2 = Irreps(irreps_in2)
+        self.irreps_out = Irreps(irreps_out)
+        if irrep_normalization not in ("component", "norm", "none"):
+            raise ValueError(f"irrep_normalization must be 'component', 'norm' or 'none', got {irrep_normalization!r}")
+        if path_normalization not in ("element", "path", "none"):
+            raise ValueError(f"path_normalization must be 'element', 'path' or 'none', got {path_normalization!r}")
+        self.irrep_normalization = irrep_normalization
+        self.path_normalization = path_normalization
+        raw = [tuple(ins) if len(ins) == 6 else tuple(ins) + (1.0,) for ins in instructions]
+        in1_var = [1.0] * len(self.irreps_in1) if in1_var is None else [float(v) for v in in1_var]
+        in2_var = [1.0] * len(self.irreps_in2) if in2_var is None else [float(v) for v in in2_var]
+        out_var = [1.0] * len(self.irreps_out) if out_var is None else [float(v) for v in out_var]
+        for name, var, irr in (("in1_var", in1_var, self.irreps_in1), ("in2_var", in2_var, self.irreps_in2),
+                               ("out_var", out_var, self.irreps_out)):
+            if len(var) != len(irr):
+                raise ValueError(f"{name} needs one value per block of {irr} ({len(irr)}), got {len(var)}")
+        self.instructions = self._normalize(raw, in1_var, in2_var, out_var)
+
+        if shared_weights is None:
+            shared_weights = True
+        if internal_weights is None:
+            internal_weights = shared_weights and any(ins.has_weight for ins in self.instructions)
+        if internal_weights and not shared_weights:
+            raise ValueError("internal_weights=True needs shared_weights=True")
+        self.shared_weights = shared_weights
+        self.internal_weights = internal_weights
+        self.weight_numel = sum(math.prod(ins.path_shape) for ins in self.instructions if ins.has_weight)
+        if internal_weights and self.weight_numel > 0:
+            self.weight = nn.Parameter(torch.randn(self.weight_numel))
+        else:
+            self.register_buffer("weight", torch.empty(0), persistent=False)
+        self._build_plan()
+
+    # ------------------------------------------------------------------ set-up
+    def _normalize(self, raw, in1_var, in2_var, out_var) -> list[Instruction]:
+        i1s, i2s, ios = self.irreps_in1, self.irreps_in2, self.irreps_out
+        checked = []
+        for ins in raw:
+            if len(ins) != 6:
+                raise ValueError(f"an instruction is (i_in1, i_in2, i_out, mode, has_weight[, path_weight]), "
+                                 f"got {ins!r}")
+            a, b, o, mode, has_weight, path_weight = ins
+            for idx, irr, what in ((a, i1s, "irreps_in1"), (b, i2s, "irreps_in2"), (o, ios, "irreps_out")):
+                if not isinstance(idx, int) or not 0 <= idx < len(irr):
+                    raise ValueError(f"instruction {ins!r}: index {idx!r} out of range for {what} = {irr}")
+            if mode not in _MODES:
+                raise ValueError(f"instruction {ins!r}: mode must be one of {_MODES}, got {mode!r}")
+            (m1, ir1), (m2, ir2), (mo, iro) = i1s[a], i2s[b], ios[o]
+            if iro not in ir1 * ir2:
+                raise ValueError(f"instruction {ins!r}: {ir1} x {ir2} cannot produce {iro} (allowed: {ir1 * ir2})")
+            need = {"uvw": None, "uvu": (m1, mo), "uvv": (m2, mo), "uuw": (m1, m2), "uuu": (m1, m2, mo),
+                    "uvuv": (m1 * m2, mo), "uvu<v": (m1, m2), "u<vw": (m1, m2)}[mode]
+            if mode == "uvu<v" and mo != m1 * (m1 - 1) // 2:
+                raise ValueError(f"instruction {ins!r}: mode 'uvu<v' needs output multiplicity mul (mul - 1) / 2 = "
+                                 f"{m1 * (m1 - 1) // 2}, got {mo}")
+            if need is not None and len(set(need)) != 1:
+                raise ValueError(f"instruction {ins!r}: mode {mode!r} needs equal multiplicities, got "
+                                 f"{m1}x{ir1}, {m2}x{ir2} -> {mo}x{iro}")
+            if mode == "uvw" and not has_weight:
+                raise ValueError(f"instruction {ins!r}: mode 'uvw' needs weights (has_weight=True)")
+            if mode == "uuw" and not has_weight and mo != 1:
+                raise ValueError(f"instruction {ins!r}: mode 'uuw' without weights sums over u: the output "
+                                 f"multiplicity must be 1, got {mo}")
+            shape = {"uvw": (m1, m2, mo), "uvu": (m1, m2), "uvv": (m1, m2), "uuw": (m1, mo), "uuu": (m1,),
+                     "uvuv": (m1, m2), "uvu<v": (m1 * (m2 - 1) // 2,), "u<vw": (m1 * (m2 - 1) // 2, mo)}[mode]
+            checked.append((a, b, o, mode, bool(has_weight), float(path_weight), shape))
+
+        def num_elements(a, b, mode):
+            m1, m2 = i1s[a].mul, i2s[b].mul
+            return {"uvw": m1 * m2, "uvu": m2, "uvv": m1, "uuw": m1, "uuu": 1, "uvuv": 1, "uvu<v": 1,
+                    "u<vw": m1 * (m2 - 1) // 2}[mode]
+
+        out = []
+        for a, b, o, mode, has_weight, path_weight, shape in checked:
+            if self.irrep_normalization == "component":
+                alpha = ios[o].ir.dim
+            elif self.irrep_normalization == "norm":
+                alpha = i1s[a].ir.dim * i2s[b].ir.dim
+            else:
+                alpha = 1.0
+            if self.path_normalization == "element":
+                x = sum(in1_var[a2] * in2_var[b2] * num_elements(a2, b2, m2)
+                        for a2, b2, o2, m2, *_ in checked if o2 == o)
+            elif self.path_normalization == "path":
+                x = in1_var[a] * in2_var[b] * num_elements(a, b, mode)
+                x *= sum(1 for c in checked if c[2] == o)
+            else:
+                x = 1.0
+            if x > 0:
+                alpha /= x
+            alpha *= out_var[o] * path_weight
+            out.append(Instruction(a, b, o, mode, has_weight, math.sqrt(alpha), shape))
+        return out
+
+    def _build_plan(self) -> None:
+        """Group paths by input pair; stack their scaled Clebsch-Gordan coefficients into buffers."""
+        i1s, i2s, ios = self.irreps_in1, self.irreps_in2, self.irreps_out
+        self._w_offsets = []
+        off = 0
+        for ins in self.instructions:
+            self._w_offsets.append(off)
+            if ins.has_weight:
+                off += math.prod(ins.path_shape)
+        pairs: dict[tuple[int, int], list[int]] = {}
+        for n, ins in enumerate(self.instructions):
+            if ins.path_weight == 0 or 0 in ins.path_shape:
+                continue
+            pairs.setdefault((ins.i_in1, ins.i_in2), []).append(n)
+        self._pairs = []
+        for g, ((a, b), members) in enumerate(pairs.items()):
+            d1, d2 = i1s[a].ir.dim, i2s[b].ir.dim
+            blocks, ksizes = [], []
+            for n in members:
+                ins = self.instructions[n]
+                c = wigner_3j(i1s[a].ir.l, i2s[b].ir.l, ios[ins.i_out].ir.l, dtype=torch.float64) * ins.path_weight
+                blocks.append(c)
+                ksizes.append(ios[ins.i_out].ir.dim)
+            k = sum(ksizes)
+            cg = torch.cat(blocks, dim=2)  # [d1, d2, K]
+            # layout [d2, K * d1] so that y @ cg gives [.., K, d1] directly
+            self.register_buffer(f"cg_{g}", cg.permute(1, 2, 0).reshape(d2, k * d1).to(torch.get_default_dtype()),
+                                 persistent=False)
+            uv = any(self.instructions[n].connection_mode in _UV_MODES for n in members)
+            uu = any(self.instructions[n].connection_mode in ("uuw", "uuu") for n in members)
+            self._pairs.append((a, b, members, ksizes, k, uv, uu))
+        # uvw paths merged per output block
+        self._uvw_by_out: dict[int, list[int]] = {}
+        for n, ins in enumerate(self.instructions):
+            if ins.connection_mode == "uvw" and ins.has_weight and ins.path_weight != 0 and 0 not in ins.path_shape:
+                self._uvw_by_out.setdefault(ins.i_out, []).append(n)
+
+    # ------------------------------------------------------------------ weights
+    def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The weights of one instruction, ``[..., *path_shape]`` (e3nn's layout)."""
+        ins = self.instructions[instruction]
+        if not ins.has_weight:
+            raise ValueError(f"instruction {instruction} has no weights")
+        w = self._get_weight(weight)
+        off = self._w_offsets[instruction]
+        return w.narrow(-1, off, math.prod(ins.path_shape)).reshape(*w.shape[:-1], *ins.path_shape)
+
+    def _get_weight(self, weight: torch.Tensor | None) -> torch.Tensor:
+        if weight is None:
+            if not self.internal_weights:
+                if self.weight_numel == 0:
+                    return self.weight
+                raise ValueError(f"this TensorProduct has no internal weights: pass weight [..., {self.weight_numel}]")
+            return self.weight
+        if weight.shape[-1] != self.weight_numel:
+            raise ValueError(f"expected weight [..., {self.weight_numel}], got {list(weight.shape)}")
+        if self.shared_weights and weight.dim() != 1:
+            raise ValueError(f"shared weights must have shape [{self.weight_numel}], got {list(weight.shape)}")
+        return weight
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, x: torch.Tensor, irreps: Irreps, name: str) -> None:
+        if x.shape[-1] != irreps.dim:
+            raise ValueError(f"{name}: expected features of irreps {irreps} (last dim {irreps.dim}), "
+                             f"got shape {list(x.shape)}")
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``[..., irreps_in1.dim]``, ``y`` ``[..., irreps_in2.dim]`` -> ``[..., irreps_out.dim]``."""
+        self._check(x, self.irreps_in1, "input 1")
+        self._check(y, self.irreps_in2, "input 2")
+        w = self._get_weight(weight)
+        batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+        if not self.shared_weights:
+            batch = torch.broadcast_shapes(batch, w.shape[:-1])
+            w = w.expand(*batch, self.weight_numel).reshape(-1, self.weight_numel)
+        x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
+        y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
+        out = self._forward(x, y, w)
+        return out.reshape(*batch, self.irreps_out.dim)
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        z = x.shape[0]
+        i1s, i2s, ios = self.irreps_in1, self.irreps_in2, self.irreps_out
+        # split (not slice): the backward of a split is one concatenation, not a zero-filled copy per slice
+        xs = x.split([mi.dim for mi in i1s], dim=1)
+        ys = y.split([mi.dim for mi in i2s], dim=1)
+        shared = self.shared_weights
+        uv_parts: dict[int, torch.Tensor] = {}  # instruction -> [z, k, u, v] (uv modes)
+        uu_parts: dict[int, torch.Tensor] = {}  # instruction -> [z, k, u]
+        for g, (a, b, members, ksizes, k, uv, uu) in enumerate(self._pairs):
+            (m1, ir1), (m2, ir2) = i1s[a], i2s[b]
+            x1 = xs[a].reshape(z, m1, ir1.dim)
+            x2 = ys[b].reshape(z * m2, ir2.dim)
+            cg = getattr(self, f"cg_{g}")
+            # A[z, v, K, i] = sum_j y[z, v, j] C[i, j, K]
+            amat = (x2 @ cg).reshape(z, m2 * k, ir1.dim)
+            if uv:
+                # Y[z, (v, K), u] = sum_i A[z, (v, K), i] x[z, u, i]
+                yy = torch.bmm(amat, x1.transpose(1, 2)).reshape(z, m2, k, m1)
+                for n, part in zip(members, yy.split(ksizes, dim=2)):
+                    if self.instructions[n].connection_mode in _UV_MODES:
+                        uv_parts[n] = part.permute(0, 2, 3, 1)  # [z, k, u, v]
+            if uu:
+                a4 = amat.reshape(z, m2, k, ir1.dim)
+                yd = (a4 * x1[:, :, None, :]).sum(-1)  # [z, u, K]
+                for n, part in zip(members, yd.split(ksizes, dim=2)):
+                    if self.instructions[n].connection_mode in ("uuw", "uuu"):
+                        uu_parts[n] = part.transpose(1, 2)  # [z, k, u]
+        outs: list[torch.Tensor | None] = [None] * len(ios)
+
+        def add(o: int, t: torch.Tensor) -> None:  # t: [z, k, mul_out]
+            outs[o] = t if outs[o] is None else outs[o] + t
+
+        merged = set()
+        for o, members in self._uvw_by_out.items():
+            ko = ios[o].ir.dim
+            ycat = torch.cat([uv_parts[n].reshape(z, ko, -1) for n in members], dim=2)  # [z, k, sum uv]
+            if shared:
+                wcat = torch.cat([w.narrow(-1, self._w_offsets[n], math.prod(self.instructions[n].path_shape))
+                                  .reshape(-1, ios[o].mul) for n in members], dim=0)
+                add(o, (ycat.reshape(z * ko, -1) @ wcat).reshape(z, ko, ios[o].mul))
+            else:
+                wcat = torch.cat([w.narrow(-1, self._w_offsets[n], math.prod(self.instructions[n].path_shape))
+                                  .reshape(z, -1, ios[o].mul) for n in members], dim=1)
+                add(o, torch.bmm(ycat, wcat))
+            merged.update(members)
+        for n, ins in enumerate(self.instructions):
+            if n in merged or (n not in uv_parts and n not in uu_parts):
+                continue
+            mode = ins.connection_mode
+            wv = self.weight_view_for_instruction(n, w) if ins.has_weight else None
+            if mode in ("uuw", "uuu"):
+                t = uu_parts[n]  # [z, k, u]
+                if mode == "uuw":
+                    t = torch.einsum("zku,uw->zkw" if shared else "zku,zuw->zkw", t, wv) if wv is not None \
+                        else t.sum(-1, keepdim=True)
+                elif wv is not None:
+                    t = t * (wv if shared else wv[:, None, :])
+            else:
+                t = uv_parts[n]  # [z, k, u, v]
+                zz = "" if shared else "z"
+                if mode == "uvw":  # per-sample uvw weights of a path not merged (cannot happen) or unweighted
+                    raise RuntimeError("uvw paths are merged per output")
+                elif mode == "uvu":
+                    t = torch.einsum(f"zkuv,{zz}uv->zku", t, wv) if wv is not None else t.sum(3)
+                elif mode == "uvv":
+                    t = torch.einsum(f"zkuv,{zz}uv->zkv", t, wv) if wv is not None else t.sum(2)
+                elif mode == "uvuv":
+                    t = (t * (wv if shared else wv[:, None])) if wv is not None else t
+                    t = t.reshape(z, t.shape[1], -1)
+                else:  # u < v pairs
+                    iu, iv = torch.triu_indices(t.shape[2], t.shape[3], 1, device=t.device)
+                    t = t[:, :, iu, iv]  # [z, k, P]
+                    if mode == "uvu<v":
+                        t = (t * (wv if shared else wv[:, None])) if wv is not None else t
+                    else:
+                        t = torch.einsum(f"zkp,{zz}pw->zkw", t, wv) if wv is not None else t.sum(-1, keepdim=True)
+            add(ins.i_out, t)
+        pieces = []
+        for o, (mul, ir) in enumerate(ios):
+            t = outs[o]
+            if t is None:
+                pieces.append(x.new_zeros(z, mul * ir.dim))
+            else:
+                pieces.append(t.transpose(1, 2).reshape(z, mul * ir.dim))
+        if not pieces:
+            return x.new_zeros(z, 0)
+        return torch.cat(pieces, dim=1)
+
+    def right(self, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The linear map ``[..., irreps_in1.dim, irreps_out.dim]`` with ``forward(x, y) = x @ right(y)``."""
+        self._check(y, self.irreps_in2, "input 2")
+        batch = y.shape[:-1]
+        if not self.shared_weights and weight is not None:
+            batch = torch.broadcast_shapes(batch, weight.shape[:-1])
+        d1 = self.irreps_in1.dim
+        eye = torch.eye(d1, dtype=y.dtype, device=y.device)
+        xb = eye.expand(*batch, d1, d1)
+        yb = y[..., None, :].expand(*batch, d1, y.shape[-1])
+        wb = weight
+        if weight is not None and not self.shared_weights:
+            wb = weight[..., None, :].expand(*batch, d1, weight.shape[-1])
+        return self.forward(xb, yb, wb)
+
+    def extra_repr(self) -> str:
+        return (f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} | {len(self.instructions)} paths | "
+                f"{self.weight_numel} weights")
+
+
+class FullyConnectedTensorProduct(TensorProduct):
+    r"""Every path ``ir_1 x ir_2 -> ir_out`` allowed by the selection rules, mode "uvw", weighted.
+
+    Instruction order and weight layout are e3nn's, so a state dict moves between the two.
+
+    >>> tp = FullyConnectedTensorProduct("8x0e + 8x1o", "0e + 1o", "8x0e + 8x1o")
+    >>> tp.weight_numel
+    512
+    """
+
+    def __init__(self, irreps_in1: object, irreps_in2: object, irreps_out: object,
+                 irrep_normalization: str = "component", path_normalization: str = "element", **kwargs) -> None:
+        i1, i2, io = Irreps(irreps_in1), Irreps(irreps_in2), Irreps(irreps_out)
+        instr = [
+            (a, b, o, "uvw", True, 1.0)
+            for a, (_, ir1) in enumerate(i1)
+            for b, (_, ir2) in enumerate(i2)
+            for o, (_, iro) in enumerate(io)
+            if iro in ir1 * ir2
+        ]
+        super().__init__(i1, i2, io, instr, irrep_normalization=irrep_normalization,
+                         path_normalization=path_normalization, **kwargs)
