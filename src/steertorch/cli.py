@@ -70,26 +70,29 @@ def _check_group(name: str, make_group: Callable[[], object], generator: torch.G
     """Homomorphism and orthogonality errors of every irrep of one group, on random elements."""
     start = time.perf_counter()
     result = _CheckResult(name=name, detail="")
-    try:
-        G = make_group()
-        g = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
-        h = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
-        gh = G.compose(g, h)
-        irreps = G.irreps() if G.is_finite else G.irreps(band_limit=BAND_LIMIT)
-        hom, orth = 0.0, 0.0
-        for psi in irreps:
-            a, b, ab = psi(g), psi(h), psi(gh)
-            hom = max(hom, _max_abs(ab - a @ b))
-            eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-            orth = max(orth, _max_abs(a.transpose(-1, -2) @ a - eye))
-            if a.dtype != torch.float64:
-                raise TypeError(f"irrep {psi!r} returned {a.dtype} for float64 elements")
-        result.hom_error, result.orth_error = hom, orth
-        dims = sorted({psi.size for psi in irreps})
-        scope = "all irreps" if G.is_finite else f"band limit {BAND_LIMIT}"
-        result.detail = f"{len(irreps)} irreps ({scope}), dims {dims}"
-    except Exception as exc:  # report the failing group and keep going
-        result.failure = f"{type(exc).__name__}: {exc}"
+    from steertorch.group._group import float64_default
+
+    with float64_default():  # finite groups build their tables in the default dtype
+        try:
+            G = make_group()
+            g = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
+            h = G.sample(N_SAMPLES, generator=generator, dtype=torch.float64)
+            gh = G.compose(g, h)
+            irreps = G.irreps() if G.is_finite else G.irreps(band_limit=BAND_LIMIT)
+            hom, orth = 0.0, 0.0
+            for psi in irreps:
+                a, b, ab = psi(g), psi(h), psi(gh)
+                hom = max(hom, _max_abs(ab - a @ b))
+                eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+                orth = max(orth, _max_abs(a.transpose(-1, -2) @ a - eye))
+                if a.dtype != torch.float64:
+                    raise TypeError(f"irrep {psi!r} returned {a.dtype} for float64 elements")
+            result.hom_error, result.orth_error = hom, orth
+            dims = sorted({psi.size for psi in irreps})
+            scope = "all irreps" if G.is_finite else f"band limit {BAND_LIMIT}"
+            result.detail = f"{len(irreps)} irreps ({scope}), dims {dims}"
+        except Exception as exc:  # report the failing group and keep going
+            result.failure = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - start
     return result
 

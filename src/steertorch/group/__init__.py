@@ -4,6 +4,7 @@ Every group is a closed subgroup of O(2) or O(3); elements are batched tensors (
 for continuous groups, indices for finite ones). See ``docs/conventions.md``.
 """
 
+from ._circular_harmonics import circular_harmonics
 from ._continuous import O2, SO2, SO3, InversionProduct, rotation_2d
 from ._factory import (
     available_groups,
@@ -16,11 +17,23 @@ from ._factory import (
     so3_group,
 )
 from ._finite import CyclicGroup, DihedralGroup, FiniteGroup
+from ._fourier import GroupFourierTransform, bl_quotient_representation, fourier_transform
 from ._group import Group
 from ._irrep import IrreducibleRepresentation
+from ._point_groups import (
+    PointGroup,
+    cinfh_group,
+    cnh_group,
+    dinfh_group,
+    dnh_group,
+    icosahedral_group,
+    octahedral_group,
+    tetrahedral_group,
+)
 from ._representation import Representation, directsum
 
 __all__ = [
+    "circular_harmonics",
     "Group",
     "FiniteGroup",
     "SO2",
@@ -41,4 +54,15 @@ __all__ = [
     "o3_group",
     "cyclic_group",
     "dihedral_group",
+    "GroupFourierTransform",
+    "fourier_transform",
+    "bl_quotient_representation",
+    "PointGroup",
+    "tetrahedral_group",
+    "octahedral_group",
+    "icosahedral_group",
+    "cnh_group",
+    "dnh_group",
+    "cinfh_group",
+    "dinfh_group",
 ]

@@ -127,7 +127,7 @@ class SO2(_MatrixGroup):
         return _embed(rotation_2d(torch.as_tensor(theta, dtype=torch.get_default_dtype())), self.ambient_dim)
 
     def sample(self, n=(), generator=None, dtype=None, device=None) -> torch.Tensor:
-        u = torch.rand(*_shape(n), generator=generator, dtype=dtype, device=device)
+        u = torch.rand(_shape(n), generator=generator, dtype=dtype, device=device)
         return _embed(rotation_2d(2 * math.pi * u), self.ambient_dim)
 
     def from_matrix(self, m: torch.Tensor) -> torch.Tensor:
@@ -225,7 +225,7 @@ class O2(_MatrixGroup):
         return _embed(m2, self.ambient_dim, self._last(s))
 
     def sample(self, n=(), generator=None, dtype=None, device=None) -> torch.Tensor:
-        u = torch.rand(*_shape(n), generator=generator, dtype=dtype, device=device)
+        u = torch.rand(_shape(n), generator=generator, dtype=dtype, device=device)
         f = torch.randint(0, 2, _shape(n), generator=generator, device=device).to(u.dtype)
         s = 1 - 2 * f
         m2 = rotation_2d(2 * math.pi * u) * torch.stack([torch.ones_like(s), s], -1)[..., None, :]

@@ -108,7 +108,7 @@ def available_groups() -> list[str]:
     True
     """
     _load_point_groups()
-    return sorted(_FIXED) + ["C{N}", "D{N}", "C{N}v"]
+    return sorted(_FIXED) + ["C{N}", "D{N}", "C{N}v", "C{N}h", "D{N}h"]
 
 
 def _load_point_groups() -> None:

@@ -148,7 +148,7 @@ class FiniteGroup(Group):
         (dimension |G|), decomposed into irreps."""
         return self.quotient_representation(None)
 
-    def quotient_representation(self, subgroup: str | Group | None) -> Representation:
+    def quotient_representation(self, subgroup: str | Group | None, band_limit: int | None = None) -> Representation:
         r"""The permutation representation on the cosets :math:`G / H` (``None``: H trivial, the regular
         representation), decomposed into irreps. Cosets are ordered by their smallest element index.
 

@@ -165,6 +165,14 @@ class Group(ABC):
         """The regular representation (finite groups only)."""
         raise ValueError(f"{self.name} is not finite: use bl_regular_representation(band_limit)")
 
+    def quotient_representation(self, subgroup: str | Group | None, band_limit: int | None = None) -> Representation:
+        r"""Functions on the homogeneous space :math:`G / H` as a representation (band-limited for
+        continuous groups): irrep psi occurs dim(H-fixed vectors of psi) / dim End(psi) times
+        (Frobenius reciprocity). E.g. SO(3)/SO(2) (the sphere) gives one copy of each l."""
+        from ._fourier import bl_quotient_representation
+
+        return bl_quotient_representation(self, subgroup, band_limit)
+
     def bl_regular_representation(self, band_limit: int) -> Representation:
         r"""The band-limited regular representation :math:`\bigoplus_\psi \psi^{d_\psi / \dim End(\psi)}`
         acting on the Fourier coefficients of band-limited functions on the group."""

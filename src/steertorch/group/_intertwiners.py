@@ -28,7 +28,9 @@ _TOL = 1e-8
 def _reynolds(rho: torch.Tensor, psi: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Projector onto Hom_G(psi, rho) acting on row-major vec(T), ``[s*d, s*d]``."""
     s, d = rho.shape[-1], psi.shape[-1]
-    return torch.einsum("n,nij,nkl->ikjl", w, rho, psi).reshape(s * d, s * d)
+    # one matmul over the elements (torch.einsum's contraction path for three operands is erratic here)
+    out = (w[:, None] * rho.reshape(-1, s * s)).T @ psi.reshape(-1, d * d)  # [(i, j), (k, l)]
+    return out.reshape(s, s, d, d).permute(0, 2, 1, 3).reshape(s * d, s * d)
 
 
 def intertwiner_copies(
@@ -103,7 +105,11 @@ def _decompose(group, function, size, band_limit, candidates):
     for psi in candidates:
         if total == size:
             break
-        copies = intertwiner_copies(rho, psi(elements).to(torch.float64), weights, psi.endomorphism_dim)
+        try:
+            copies = intertwiner_copies(rho, psi(elements).to(torch.float64), weights, psi.endomorphism_dim)
+        except RuntimeError as err:  # inconsistent intertwiner space: not an orthogonal representation
+            raise ValueError(f"could not decompose a function of {group.name} into irreps: {err} (check it is an "
+                             f"orthogonal representation)") from None
         for t in copies:
             found.append(psi)
             blocks.append(t)

@@ -37,8 +37,8 @@ class IrreducibleRepresentation(Representation):
     >>> psi.size, psi.type, psi.endomorphism_dim
     (2, 'C', 2)
     >>> g = torch.tensor([[[0.0, -1.0], [1.0, 0.0]]])  # rotation by 90 degrees
-    >>> psi(g).round()
-    tensor([[[-1., -0.],
+    >>> psi(g).round() + 0.0  # + 0.0 turns -0. into 0.
+    tensor([[[-1.,  0.],
              [ 0., -1.]]])
     """
 

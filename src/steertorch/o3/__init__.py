@@ -4,7 +4,12 @@ l = 1 is the Cartesian vector (x, y, z) and :math:`D^1(R) = R`; harmonics and 3j
 are numerically equal to e3nn's (>= 0.5). See ``docs/conventions.md``.
 """
 
+from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
+from ._e3nn_compat import load_e3nn_state_dict
+from ._irreps import Irrep, Irreps, MulIr
 from ._irreps_parse import parse_irrep, parse_irreps
+from ._linear import Linear
+from ._plot import plot_spherical_signal
 from ._rotation import (
     axis_angle_to_matrix,
     check_orthogonal,
@@ -15,10 +20,25 @@ from ._rotation import (
     rand_matrix,
     rand_quaternion,
 )
+from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
 from ._spherical_harmonics import spherical_harmonics
+from ._spherical_tensor import SphericalTensor
+from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
+from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 from ._wigner import change_basis_real_to_complex, su2_clebsch_gordan, wigner_3j, wigner_D
 
 __all__ = [
+    "Irrep",
+    "Irreps",
+    "MulIr",
+    "TensorProduct",
+    "FullyConnectedTensorProduct",
+    "ElementwiseTensorProduct",
+    "FullTensorProduct",
+    "TensorSquare",
+    "load_e3nn_state_dict",
+    "Instruction",
+    "Linear",
     "spherical_harmonics",
     "wigner_D",
     "wigner_3j",
@@ -34,4 +54,11 @@ __all__ = [
     "matrix_to_axis_angle",
     "parse_irrep",
     "parse_irreps",
+    "s2_grid",
+    "SphericalFourierTransform",
+    "sphere_fourier",
+    "ReducedTensorProducts",
+    "CartesianTensor",
+    "SphericalTensor",
+    "plot_spherical_signal",
 ]

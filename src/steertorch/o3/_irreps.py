@@ -87,10 +87,10 @@ class Irrep(tuple):
     def D_from_matrix(self, R: torch.Tensor) -> torch.Tensor:
         """:math:`D^{(l, p)}(R)` ``[..., 2l+1, 2l+1]`` for orthogonal matrices R (rotations or not).
 
-        >>> Irrep("1o").D_from_matrix(-torch.eye(3))
-        tensor([[1., 0., 0.],
-                [0., 1., 0.],
-                [0., 0., 1.]])
+        >>> torch.equal(Irrep("1o").D_from_matrix(-torch.eye(3)), -torch.eye(3))  # vectors flip
+        True
+        >>> torch.equal(Irrep("1e").D_from_matrix(-torch.eye(3)), torch.eye(3))  # pseudovectors do not
+        True
         """
         check_orthogonal(R, 3)
         d = torch.sign(torch.linalg.det(R))[..., None, None]

@@ -96,7 +96,10 @@ def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
     if not isinstance(q, torch.Tensor) or q.dim() == 0 or q.shape[-1] != 4:
         shape = list(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
         raise ValueError(f"expected quaternions of shape [..., 4] (w, x, y, z), got {shape}")
-    q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+    norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+    if not torch.compiler.is_compiling() and bool((norm == 0).any()):
+        raise ValueError("expected non-zero quaternions, got a quaternion of norm 0 (it names no rotation)")
+    q = q / norm
     w, x, y, z = q.unbind(-1)
     rows = [
         1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
@@ -137,17 +140,21 @@ def axis_angle_to_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tenso
     """Rotation by ``angle`` about the unit ``axis`` (Rodrigues), batched and broadcast.
 
     >>> R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 1.0]), torch.tensor(torch.pi / 2))
-    >>> R.round()
-    tensor([[0., -1., 0.],
-            [1., 0., 0.],
-            [0., 0., 1.]])
+    >>> bool(torch.allclose(R, torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), atol=1e-6))
+    True
+    >>> axis_angle_to_matrix(torch.tensor([1.0, 0.0, 0.0]), torch.zeros(5)).shape  # broadcast
+    torch.Size([5, 3, 3])
     """
     if not isinstance(axis, torch.Tensor) or axis.dim() == 0 or axis.shape[-1] != 3:
         raise ValueError(f"expected axes of shape [..., 3], got {getattr(axis, 'shape', type(axis).__name__)}")
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
-    axis = axis / torch.linalg.vector_norm(axis, dim=-1, keepdim=True)
-    half = angle / 2
-    q = torch.cat([torch.cos(half)[..., None], torch.sin(half)[..., None] * axis], -1)
+    norm = torch.linalg.vector_norm(axis, dim=-1, keepdim=True)
+    if not torch.compiler.is_compiling() and bool((norm == 0).any()):
+        raise ValueError("expected non-zero rotation axes, got an axis of length 0")
+    axis = axis / norm
+    half = angle[..., None] / 2
+    axis, half = torch.broadcast_tensors(axis, half)
+    q = torch.cat([torch.cos(half[..., :1]), torch.sin(half) * axis], -1)
     return quaternion_to_matrix(q)
 
 

@@ -184,23 +184,34 @@ class TensorProduct(nn.Module):
             if ins.path_weight == 0 or 0 in ins.path_shape:
                 continue
             pairs.setdefault((ins.i_in1, ins.i_in2), []).append(n)
-        self._pairs = []
-        for g, ((a, b), members) in enumerate(pairs.items()):
-            d1, d2 = i1s[a].ir.dim, i2s[b].ir.dim
-            blocks, ksizes = [], []
-            for n in members:
-                ins = self.instructions[n]
-                c = wigner_3j(i1s[a].ir.l, i2s[b].ir.l, ios[ins.i_out].ir.l, dtype=torch.float64) * ins.path_weight
-                blocks.append(c)
-                ksizes.append(ios[ins.i_out].ir.dim)
-            k = sum(ksizes)
-            cg = torch.cat(blocks, dim=2)  # [d1, d2, K]
-            # layout [d2, K * d1] so that y @ cg gives [.., K, d1] directly
-            self.register_buffer(f"cg_{g}", cg.permute(1, 2, 0).reshape(d2, k * d1).to(torch.get_default_dtype()),
-                                 persistent=False)
-            uv = any(self.instructions[n].connection_mode in _UV_MODES for n in members)
-            uu = any(self.instructions[n].connection_mode in ("uuw", "uuu") for n in members)
-            self._pairs.append((a, b, members, ksizes, k, uv, uu))
+        # one group per block of input 1: its pairs (b, members, ksizes, K) share one batched product with x
+        by_a: dict[int, list] = {}
+        for (a, b), members in pairs.items():
+            ksizes = [ios[self.instructions[n].i_out].ir.dim for n in members]
+            by_a.setdefault(a, []).append((b, members, ksizes, sum(ksizes)))
+        # when every block of input 2 has multiplicity 1 (e.g. spherical harmonics), y @ one block matrix gives
+        # the contraction with all of them at once
+        self._y_single = all(mul == 1 for mul, _ in i2s)
+        self._groups = []
+        for a, plist in by_a.items():
+            d1 = i1s[a].ir.dim
+            mats = []
+            for b, members, _, k in plist:
+                blocks = [wigner_3j(i1s[a].ir.l, i2s[b].ir.l, ios[self.instructions[n].i_out].ir.l,
+                                    dtype=torch.float64) * self.instructions[n].path_weight for n in members]
+                cg = torch.cat(blocks, dim=2)  # [d1, d2, K]
+                mats.append(cg.permute(1, 2, 0).reshape(i2s[b].ir.dim, k * d1))  # [d2, K * d1]
+            if self._y_single:
+                full = torch.zeros(i2s.dim, sum(m.shape[1] for m in mats), dtype=torch.float64)
+                col, sl = 0, i2s.slices()
+                for (b, *_), m in zip(plist, mats):
+                    full[sl[b], col:col + m.shape[1]] = m
+                    col += m.shape[1]
+                mats = [full]
+            for j, m in enumerate(mats):
+                self.register_buffer(f"cg_{a}_{j}", m.to(torch.get_default_dtype()), persistent=False)
+            uv = any(self.instructions[n].connection_mode in _UV_MODES for _, members, _, _ in plist for n in members)
+            self._groups.append((a, plist, len(mats), uv))
         # uvw paths merged per output block
         self._uvw_by_out: dict[int, list[int]] = {}
         for n, ins in enumerate(self.instructions):
@@ -259,25 +270,33 @@ class TensorProduct(nn.Module):
         shared = self.shared_weights
         uv_parts: dict[int, torch.Tensor] = {}  # instruction -> [z, k, u, v] (uv modes)
         uu_parts: dict[int, torch.Tensor] = {}  # instruction -> [z, k, u]
-        for g, (a, b, members, ksizes, k, uv, uu) in enumerate(self._pairs):
-            (m1, ir1), (m2, ir2) = i1s[a], i2s[b]
-            x1 = xs[a].reshape(z, m1, ir1.dim)
-            x2 = ys[b].reshape(z * m2, ir2.dim)
-            cg = getattr(self, f"cg_{g}")
-            # A[z, v, K, i] = sum_j y[z, v, j] C[i, j, K]
-            amat = (x2 @ cg).reshape(z, m2 * k, ir1.dim)
-            if uv:
-                # Y[z, (v, K), u] = sum_i A[z, (v, K), i] x[z, u, i]
-                yy = torch.bmm(amat, x1.transpose(1, 2)).reshape(z, m2, k, m1)
-                for n, part in zip(members, yy.split(ksizes, dim=2)):
-                    if self.instructions[n].connection_mode in _UV_MODES:
-                        uv_parts[n] = part.permute(0, 2, 3, 1)  # [z, k, u, v]
-            if uu:
-                a4 = amat.reshape(z, m2, k, ir1.dim)
-                yd = (a4 * x1[:, :, None, :]).sum(-1)  # [z, u, K]
-                for n, part in zip(members, yd.split(ksizes, dim=2)):
-                    if self.instructions[n].connection_mode in ("uuw", "uuu"):
-                        uu_parts[n] = part.transpose(1, 2)  # [z, k, u]
+        for a, plist, _, uv in self._groups:
+            m1, ir1 = i1s[a]
+            d1 = ir1.dim
+            x1 = xs[a].reshape(z, m1, d1)
+            # A[z, (b, v, K), i] = sum_j y_b[z, v, j] C_b[i, j, K]
+            if self._y_single:
+                amat = (y @ getattr(self, f"cg_{a}_0")).reshape(z, -1, d1)
+            else:
+                amat = torch.cat([(ys[b].reshape(z * i2s[b].mul, i2s[b].ir.dim) @ getattr(self, f"cg_{a}_{j}"))
+                                  .reshape(z, -1, d1) for j, (b, *_) in enumerate(plist)], dim=1)
+            sizes = [i2s[b].mul * k for b, _, _, k in plist]
+            # Y[z, (b, v, K), u] = sum_i A[z, (b, v, K), i] x[z, u, i]: one batched product for the whole group
+            yy = torch.bmm(amat, x1.transpose(1, 2)) if uv else None
+            a_parts = amat.split(sizes, dim=1)
+            y_parts = yy.split(sizes, dim=1) if uv else [None] * len(plist)
+            for (b, members, ksizes, k), ap, yp in zip(plist, a_parts, y_parts):
+                m2 = i2s[b].mul
+                modes = [self.instructions[n].connection_mode for n in members]
+                if yp is not None:
+                    for n, mode, part in zip(members, modes, yp.reshape(z, m2, k, m1).split(ksizes, dim=2)):
+                        if mode in _UV_MODES:
+                            uv_parts[n] = part.permute(0, 2, 3, 1)  # [z, k, u, v]
+                if any(mode in ("uuw", "uuu") for mode in modes):
+                    yd = (ap.reshape(z, m2, k, d1) * x1[:, :, None, :]).sum(-1)  # [z, u, K]
+                    for n, mode, part in zip(members, modes, yd.split(ksizes, dim=2)):
+                        if mode in ("uuw", "uuu"):
+                            uu_parts[n] = part.transpose(1, 2)  # [z, k, u]
         outs: list[torch.Tensor | None] = [None] * len(ios)
 
         def add(o: int, t: torch.Tensor) -> None:  # t: [z, k, mul_out]
@@ -365,8 +384,8 @@ class FullyConnectedTensorProduct(TensorProduct):
     Instruction order and weight layout are e3nn's, so a state dict moves between the two.
 
     >>> tp = FullyConnectedTensorProduct("8x0e + 8x1o", "0e + 1o", "8x0e + 8x1o")
-    >>> tp.weight_numel
-    512
+    >>> tp.weight_numel  # four paths 0e x 0e, 0e x 1o, 1o x 0e, 1o x 1o, each 8 x 8
+    256
     """
 
     def __init__(self, irreps_in1: object, irreps_in2: object, irreps_out: object,
