@@ -1,4 +1,4 @@
-"""The ``steertorch`` command: ``info`` and ``demo``."""
+"""The ``steertorch`` command: ``info``, ``demo`` (tetris training) and ``selfcheck``."""
 
 import importlib.metadata
 import subprocess
@@ -28,7 +28,8 @@ def test_info_prints_versions(capsys):
 
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
-    assert "demo" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "demo" in out and "selfcheck" in out
 
 
 def test_unknown_command_is_an_error():
@@ -53,8 +54,29 @@ def _require_group_api():
 
 
 def test_demo_passes(capsys):
+    """The README's ``steertorch demo``: tetris learned from unrotated shapes, rotated copies all right."""
+    code = main(["demo", "--quick"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "demo passed" in out and "FAILED" not in out
+    assert "step" in out and "loss" in out  # training progress is printed
+    assert "accuracy 100.0%" in out
+    assert "mirrored copies" in out
+    error = float(out.split("over 8 random rotations + translations = ")[1].split()[0])
+    assert error <= 1e-9
+
+
+def test_demo_fails_when_training_is_cut_short(capsys):
+    """The exit status is earned: one training step cannot classify everything."""
+    code = main(["demo", "--quick", "--max-steps", "1"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAILED" in out
+
+
+def test_selfcheck_passes(capsys):
     _require_group_api()
-    code = main(["demo"])
+    code = main(["selfcheck"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "all checks passed" in out

@@ -5,8 +5,8 @@
 '0.1.0'
 """
 
-from . import group, math, nn, o3, testing
+from . import data, graph, group, gspaces, kernels, math, models, nn, o3, testing
 
 __version__ = "0.1.0"
 
-__all__ = ["group", "math", "nn", "o3", "testing", "__version__"]
+__all__ = ["data", "graph", "group", "gspaces", "kernels", "math", "models", "nn", "o3", "testing", "__version__"]

@@ -1,9 +1,13 @@
-"""The ``steertorch`` command: ``steertorch demo`` and ``steertorch info``.
+"""The ``steertorch`` command: ``steertorch demo``, ``steertorch selfcheck`` and ``steertorch info``.
 
-``demo`` lists the available groups and runs a numerical self-check of the maths core:
-for several groups it verifies that every irrep is an orthogonal group homomorphism on
-random elements, and that the real spherical harmonics transform with the Wigner D
-matrices. ``info`` prints the versions and the compute devices torch can see.
+``demo`` trains a tensor field network on the eight 3D tetris shapes as given (unrotated),
+then classifies randomly rotated and translated copies (and mirror images) of every shape,
+and measures the model's equivariance error; it exits 0 only if every copy is classified
+correctly and the error is at rounding level. ``selfcheck`` lists the available groups and
+runs a numerical self-check of the maths core: for several groups it verifies that every
+irrep is an orthogonal group homomorphism on random elements, and that the real spherical
+harmonics transform with the Wigner D matrices. ``info`` prints the versions and the compute
+devices torch can see.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 __all__ = ["main"]
 
-#: largest error accepted by ``steertorch demo`` (all checks run in float64)
+#: largest error accepted by ``steertorch selfcheck`` (all checks run in float64)
 TOLERANCE = 1e-9
 #: number of random elements / points used per check
 N_SAMPLES = 16
@@ -129,7 +133,7 @@ def _check_spherical_harmonics(generator: torch.Generator) -> _CheckResult:
 
 
 def _demo_groups() -> list[tuple[str, Callable[[], object]]]:
-    """The groups checked by ``steertorch demo``: (display name, constructor).
+    """The groups checked by ``steertorch selfcheck``: (display name, constructor).
 
     Constructors are looked up lazily, so a group missing from ``steertorch.group`` fails
     alone and the others are still checked.
@@ -172,7 +176,7 @@ def _print_table(results: Sequence[_CheckResult]) -> None:
         print(line(row))
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _run_selfcheck(args: argparse.Namespace) -> int:
     print(f"steertorch {_version()} (torch {torch.__version__})")
     try:
         from steertorch.group import available_groups
@@ -208,6 +212,32 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: largest equivariance error of the trained demo model (float64) accepted by ``steertorch demo``
+DEMO_TOLERANCE = 1e-9
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from steertorch.group._group import float64_default
+
+    from ._tetris_demo import run_tetris_demo
+
+    copies = 10 if args.quick else args.copies
+    if copies < 1 or args.max_steps < 1:
+        print("--copies and --max-steps must be >= 1")
+        return 2
+    print(f"steertorch {_version()} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    with float64_default():  # exact constants: the measured equivariance error is rounding only
+        result = run_tetris_demo(seed=args.seed, copies=copies, max_steps=args.max_steps, verbose=True)
+    ok = result["accuracy"] == 1.0 and result["mirror_accuracy"] == 1.0 and result["equivariance_error"] <= \
+        DEMO_TOLERANCE
+    if ok:
+        print("\ndemo passed: every rotated, translated and mirrored shape classified correctly")
+        return 0
+    print(f"\nFAILED: accuracy {result['accuracy']:.1%}, mirror accuracy {result['mirror_accuracy']:.1%}, "
+          f"equivariance error {result['equivariance_error']:.1e} (tolerance {DEMO_TOLERANCE:.0e})")
+    return 1
+
+
 def _run_info(args: argparse.Namespace) -> int:
     print(f"steertorch {_version()}")
     print(f"python     {platform.python_version()} ({sys.executable})")
@@ -235,9 +265,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"steertorch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="list the groups and run a numerical self-check of the maths core")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of the sampled elements (default 0)")
+    demo = sub.add_parser("demo", help="train a tensor field network on 3D tetris and classify rotated shapes")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the model and the test copies (default 0)")
+    demo.add_argument("--copies", type=int, default=100,
+                      help="rotated copies of each shape in the test set (default 100)")
+    demo.add_argument("--max-steps", type=int, default=300, help="largest number of training steps (default 300)")
+    demo.add_argument("--quick", action="store_true", help="a smaller test set (10 copies per shape)")
     demo.set_defaults(func=_run_demo)
+    check = sub.add_parser("selfcheck", help="list the groups and run a numerical self-check of the maths core")
+    check.add_argument("--seed", type=int, default=0, help="random seed of the sampled elements (default 0)")
+    check.set_defaults(func=_run_selfcheck)
     info = sub.add_parser("info", help="print versions and available devices")
     info.set_defaults(func=_run_info)
     return parser
@@ -246,8 +283,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``steertorch`` command; returns the process exit code.
 
-    ``argv`` defaults to ``sys.argv[1:]``. Subcommands: ``demo`` (self-check, exit code 1
-    if any check fails) and ``info`` (versions and devices).
+    ``argv`` defaults to ``sys.argv[1:]``. Subcommands: ``demo`` (tetris training, exit code 1
+    unless every rotated shape is classified correctly), ``selfcheck`` (maths self-check, exit
+    code 1 if any check fails) and ``info`` (versions and devices).
 
     >>> main(["info"])  # doctest: +ELLIPSIS
     steertorch ...

@@ -1,7 +1,5 @@
 """Gate: e3nn's layout, parities and values, equivariance under O(3), normalisation, torch.compile."""
 
-import time
-
 import pytest
 import torch
 
@@ -101,17 +99,9 @@ def test_batch_shapes_and_float32():
 
 
 def test_torch_compile_matches_eager():
+    # aot_eager: dynamo captures the whole forward (fullgraph=True fails on any graph break) and AOTAutograd
+    # traces it, without inductor's C++ code generation (about 15 s on two cores with a cold cache)
     gate = Gate("4x0e", [torch.relu], "3x0e", [torch.sigmoid], "2x1o + 1x2e")
     x = torch.randn(5, gate.irreps_in.dim, generator=torch.Generator().manual_seed(0))
-    eager = gate(x)
-    torch._dynamo.reset()
-    t0 = time.perf_counter()
-    try:
-        compiled = torch.compile(gate, fullgraph=True)(x)
-    except Exception as exc:  # inductor needs a working C++ toolchain; the graph capture is what we test
-        if "fullgraph" in str(exc).lower() or "graph break" in str(exc).lower():
-            raise
-        torch._dynamo.reset()
-        compiled = torch.compile(gate, fullgraph=True, backend="aot_eager")(x)
-    assert time.perf_counter() - t0 < 120
-    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+    compiled = torch.compile(gate, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), gate(x), rtol=1e-5, atol=1e-6)

@@ -148,6 +148,29 @@ def test_gradients_finite_at_zero_and_double_backward(normalization, normalize):
     assert bool(gg.isfinite().all())
 
 
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_normalized_harmonics_at_zero(normalization):
+    """At x = 0 with normalize=True: Y^0 is its constant, every degree l > 0 is exactly 0 (as e3nn), and
+    the gradient is exactly 0 (e3nn's F.normalize gives about 1e12 there), also in float32 and for
+    double backward; points next to 0 keep their exact unit-sphere values."""
+    ls = list(range(9))
+    x = torch.cat([torch.zeros(2, 3, dtype=torch.float64), 1e-30 * _points(2)]).requires_grad_(True)
+    y = o3.spherical_harmonics(ls, x, normalize=True, normalization=normalization)
+    y0 = {"component": 1.0, "norm": 1.0, "integral": 1 / math.sqrt(4 * math.pi)}[normalization]
+    assert torch.equal(y[:2, 0], torch.full((2,), y0, dtype=torch.float64))
+    assert torch.equal(y[:2, 1:], torch.zeros(2, y.shape[1] - 1, dtype=torch.float64))
+    unit = o3.spherical_harmonics(ls, _points(2), normalize=True, normalization=normalization)
+    assert torch.allclose(y[2:], unit, rtol=1e-12, atol=1e-14)
+    weights = torch.randn(y.shape, generator=_gen(3), dtype=torch.float64)
+    (g,) = torch.autograd.grad((y * weights).sum(), x, create_graph=True)
+    assert torch.equal(g[:2], torch.zeros(2, 3, dtype=torch.float64))
+    (gg,) = torch.autograd.grad(g.pow(2).sum(), x)
+    assert bool(gg.isfinite().all()) and torch.equal(gg[:2], torch.zeros(2, 3, dtype=torch.float64))
+    x32 = torch.zeros(1, 3, requires_grad=True)
+    (g32,) = torch.autograd.grad(o3.spherical_harmonics(ls, x32, normalization=normalization).sum(), x32)
+    assert torch.equal(g32, torch.zeros(1, 3))
+
+
 @pytest.mark.parametrize("normalize", [True, False])
 def test_gradcheck(normalize):
     x = _points(4).requires_grad_(True)

@@ -467,3 +467,96 @@ def test_right_with_per_sample_weights():
     x, y = _inputs(tp, batch=3)
     w = torch.randn(3, tp.weight_numel, generator=_gen(4), dtype=torch.float64)
     torch.testing.assert_close((x[:, None, :] @ tp.right(y, w))[:, 0], tp(x, y, w), atol=1e-12, rtol=0)
+
+
+def test_right_of_a_subclass_with_another_forward_signature():
+    """``right`` goes through ``TensorProduct.forward``, so a subclass's one-argument ``forward`` does not break it."""
+
+    class Squared(TensorProduct):
+        def forward(self, x, weight=None):  # noqa: D102
+            return super().forward(x, x, weight)
+
+    with default_dtype(torch.float64):
+        sq = Squared("2x0e + 1o", "2x0e + 1o", "3x0e + 1e + 1o",
+                     [(0, 0, 0, "uvw", True), (1, 1, 0, "uvw", True), (1, 1, 1, "uvw", True), (0, 1, 2, "uvw", True)])
+    x = sq.irreps_in1.randn(4, -1, generator=_gen(2), dtype=torch.float64)
+    assert sq.right(x).shape == (4, 5, 9)
+    torch.testing.assert_close((x[:, None, :] @ sq.right(x))[:, 0], sq(x), atol=1e-12, rtol=0)
+
+
+# ----------------------------------------------------------------------------- fast path (uvw, mul_2 = 1)
+# blocks big enough for both kernels of the fast path: batched matmul (d1 * rows * mul >= 400) and broadcast products
+FAST_IN1, FAST_SH, FAST_OUT = "5x0e + 20x1o + 9x2e + 3x3o", "0e + 1o + 2e + 3o", "7x0e + 4x1o + 30x2e + 2x3o + 3x1e"
+
+
+def _fast_pair(**kwargs):
+    e3o = pytest.importorskip("e3nn.o3")
+    with default_dtype(torch.float64):
+        theirs = e3o.FullyConnectedTensorProduct(FAST_IN1, FAST_SH, FAST_OUT, **kwargs)
+        ours = FullyConnectedTensorProduct(FAST_IN1, FAST_SH, FAST_OUT, **kwargs)
+    assert ours._fast_groups is not None  # the products below take the fast path
+    big = [g for g in ours._fast_groups if g.d1 * g.d_out * g.n_paths * g.mul1 >= 400]
+    small = [g for g in ours._fast_groups if g.d1 * g.d_out * g.n_paths * g.mul1 < 400 and g.d1 > 1]
+    assert big and small
+    return ours, theirs
+
+
+def test_fast_path_matches_e3nn_with_spherical_harmonics():
+    ours, theirs = _fast_pair()
+    load_e3nn_state_dict(ours, theirs.state_dict())
+    x = Irreps(FAST_IN1).randn(7, -1, generator=_gen(1), dtype=torch.float64)
+    y = o3.spherical_harmonics(FAST_SH, torch.randn(7, 3, generator=_gen(2), dtype=torch.float64), normalize=True)
+    with torch.no_grad():
+        assert _rel_err(ours(x, y), theirs(x, y)) <= 1e-12
+        # broadcasting: one y for the whole batch
+        assert _rel_err(ours(x, y[:1]), theirs(x, y[:1])) <= 1e-12
+
+
+def test_fast_path_per_sample_weights_match_e3nn():
+    ours, theirs = _fast_pair(shared_weights=False)
+    w = torch.randn(10, ours.weight_numel, generator=_gen(3), dtype=torch.float64)
+    assert _compare_with_e3nn(ours, theirs, torch.float64, weight=w) <= 1e-12
+
+
+def test_fast_path_equivariant_and_gradcheck():
+    with default_dtype(torch.float64):
+        tp = FullyConnectedTensorProduct("2x0e + 2x1o + 8x2e", "0e + 1o + 2e", "2x0e + 2x1o + 1x1e + 2x2e")
+    assert tp._fast_groups is not None
+    assert any(g.d1 * g.d_out * g.n_paths * g.mul1 >= 400 for g in tp._fast_groups)
+    assert check_equivariant(tp, [tp.irreps_in1, tp.irreps_in2], tp.irreps_out, _inputs(tp)) <= 1e-10
+    x, y = _inputs(tp, batch=2)
+    w = tp.weight.detach().clone()
+    args = (x.requires_grad_(), y.requires_grad_(), w.requires_grad_())
+    assert torch.autograd.gradcheck(lambda a, b, c: tp(a, b, c), args, fast_mode=True)
+    assert torch.autograd.gradgradcheck(lambda a, b, c: tp(a, b, c), args, fast_mode=True)
+
+
+def test_fast_path_compiles_fullgraph_with_gradients():
+    """The fast path's batched-matmul branch (a custom autograd function) traces whole, forward and backward."""
+    torch.manual_seed(0)
+    tp = FullyConnectedTensorProduct("2x0e + 30x1o", "0e + 1o + 2e", "3x0e + 2x1o + 2x2e")
+    assert any(g.d1 * g.d_out * g.n_paths * g.mul1 >= 400 for g in tp._fast_groups)
+    x, y = Irreps("2x0e + 30x1o").randn(5, -1), torch.randn(5, 9, requires_grad=True)
+    compiled = torch.compile(tp, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x, y), tp(x, y), atol=1e-5, rtol=0)
+    grads = torch.autograd.grad(compiled(x, y).pow(2).sum(), [y, tp.weight])
+    expected = torch.autograd.grad(tp(x, y).pow(2).sum(), [y, tp.weight])
+    for a, b in zip(grads, expected):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_double_after_float32_build_is_exact_and_empty_batch_works():
+    from steertorch.o3 import FullyConnectedTensorProduct, Irreps, rand_matrix, spherical_harmonics
+
+    irreps = Irreps("4x0e + 4x1o + 2x2e")
+    torch.manual_seed(0)
+    tp = FullyConnectedTensorProduct(irreps, "0e + 1o + 2e", irreps).double()  # built in float32
+    R = rand_matrix(dtype=torch.float64)
+    x = irreps.randn(6, -1, dtype=torch.float64)
+    vec = torch.randn(6, 3, dtype=torch.float64)
+    y = spherical_harmonics([0, 1, 2], vec, normalize=True)
+    D = irreps.D_from_matrix(R)
+    out_rot = tp(x @ D.T, spherical_harmonics([0, 1, 2], vec @ R.T, normalize=True))
+    assert (out_rot - tp(x, y) @ D.T).abs().max() < 1e-12
+    assert tp(x[:0], y[:0]).shape == (0, irreps.dim)

@@ -155,7 +155,11 @@ class Group(ABC):
 
     @property
     def standard_representation(self) -> Representation:
-        """The action on R^n as a :class:`Representation` (decomposed into irreps)."""
+        """The action on R^n as a :class:`Representation` (decomposed into irreps; built once, cached)."""
+        return self._standard_representation_cached()
+
+    @functools.cache  # noqa: B019 - groups are long-lived, hashable singletons
+    def _standard_representation_cached(self) -> Representation:
         from ._representation import Representation
 
         return Representation.from_function(self, self.matrix, self.ambient_dim, band_limit=1,

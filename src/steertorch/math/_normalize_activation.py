@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.special import roots_hermitenorm
 
 __all__ = ["moment", "normalize2mom"]
 
@@ -24,6 +23,8 @@ _QUADRATURE_POINTS = 1000
 @functools.lru_cache(maxsize=4)
 def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights with ``sum(w * f(z)) ~= E[f(z)]``, z ~ N(0, 1); nodes of negligible weight dropped."""
+    from scipy.special import roots_hermitenorm  # lazy: scipy.special costs ~0.3 s at import
+
     z, w = roots_hermitenorm(n)
     w = w / math.sqrt(2 * math.pi)
     keep = w > 1e-300

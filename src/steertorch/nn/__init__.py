@@ -1,5 +1,6 @@
 """Equivariant modules on irreps features ``[..., irreps.dim]`` (e3nn's ``nn``): scalar, gated and norm
-nonlinearities, batch norm, dropout, block extraction, and the scalar MLP.
+nonlinearities, Fourier (S2 / SO(3) grid) and tensor-product activations, batch norm, dropout, block
+extraction, and the scalar MLP.
 
 >>> import torch
 >>> from steertorch.nn import Gate
@@ -10,11 +11,18 @@ torch.Size([2, 20])
 
 from ._activation import Activation
 from ._batchnorm import BatchNorm
+from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
 from ._dropout import Dropout
 from ._extract import Extract, ExtractIr
 from ._fc import FullyConnectedNet
+from ._field_linear import FieldLinear
+from ._field_type import FieldType
 from ._gate import Gate
+from ._gcnn import GroupConv2d, LiftingConv2d
 from ._norm_activation import NormActivation
+from ._s2_activation import S2Activation
+from ._so3_activation import SO3Activation, so3_irreps
+from ._tensor_product_activation import TensorProductActivation
 
 __all__ = [
     "Activation",
@@ -25,4 +33,16 @@ __all__ = [
     "Extract",
     "ExtractIr",
     "FullyConnectedNet",
+    "FieldType",
+    "S2Activation",
+    "SO3Activation",
+    "so3_irreps",
+    "TensorProductActivation",
+    "R2Conv",
+    "R3Conv",
+    "R2ConvTransposed",
+    "R3ConvTransposed",
+    "FieldLinear",
+    "LiftingConv2d",
+    "GroupConv2d",
 ]

@@ -126,11 +126,12 @@ def spherical_harmonics(
         x: points ``[..., 3]`` in (x, y, z) order.
         normalize: project ``x`` on the unit sphere first; otherwise the harmonics are the
             homogeneous polynomials :math:`|x|^l Y^l(\hat x)`. At ``x = 0`` the normalised
-            harmonics are 0 for l > 0 (1 for l = 0 in "component"), with finite gradients.
+            harmonics are 0 for l > 0 (the constant :math:`Y^0` for l = 0), as e3nn's, and
+            their gradient there is 0 (e3nn's is about 1e12).
         normalization: ``"integral"`` (default, as e3nn), ``"component"`` or ``"norm"``.
 
     Returns:
-        ``[..., sum(2l + 1)]``, each degree in the order m = -l, ..., l.
+        a contiguous ``[..., sum(2l + 1)]`` tensor, each degree in the order m = -l, ..., l.
 
     The harmonics are equivariant, :math:`Y^l(R x) = D^l(R)\, Y^l(x)` with
     :func:`~steertorch.o3.wigner_D`, and ``Y^1`` is proportional to (x, y, z).
@@ -151,44 +152,63 @@ def spherical_harmonics(
         x = x.to(torch.get_default_dtype())
     lmax = max(ls)
     batch = x.shape[:-1]
-    xt = x.reshape(-1, 3).T.contiguous()  # [3, N]: coordinate-major, every op below is contiguous
+    # [3, N]: coordinate-major, so that every op below runs on contiguous rows
+    # (stack of the columns: faster than .T.contiguous() on CPU)
+    xt = torch.stack(x.reshape(-1, 3).unbind(-1))
+    nonzero = None
     if normalize:
-        # explicit sum of squares: a reduction over the short leading dimension is slow on CPU
-        # (clamping the square keeps the gradient finite at x = 0, as F.normalize does)
-        r2 = torch.addcmul(torch.addcmul(xt[0] * xt[0], xt[1], xt[1]), xt[2], xt[2])
-        xt = xt / r2.clamp_min(1e-24).sqrt()
-    out = _sh_rows(xt, lmax, normalization, normalize)  # [(lmax + 1)^2, N]
-    if ls != list(range(lmax + 1)):
-        rows = torch.cat([torch.arange(d * d, (d + 1) * (d + 1)) for d in ls]).to(out.device)
-        out = out.index_select(0, rows)
-    # component-major storage returned as a [..., dim] view: no transposing copy is made
-    return out.T.reshape(*batch, out.shape[0])
+        xt, nonzero = _safe_normalize(xt)
+    blocks = _sh_blocks(xt, lmax, normalization, normalize, nonzero)  # degree l: [2l + 1, N]
+    # one copy writes the requested degrees, transposed, into a contiguous [N, dim] output
+    out = torch.cat([blocks[d].T for d in ls], dim=1)
+    return out.reshape(*batch, out.shape[1])
 
 
-def _sh_rows(xt: torch.Tensor, lmax: int, normalization: str, normalize: bool) -> torch.Tensor:
-    """Harmonics of degrees 0..lmax of points ``xt`` ``[3, N]`` as rows ``[(lmax + 1)^2, N]``.
+def _safe_normalize(xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``xt`` ``[3, N]`` divided by their norms, and the mask ``[N]`` of nonzero points.
 
-    Each degree is a fresh ``[2l + 1, N]`` block (no in-place writes, so autograd and
-    double backward work), concatenated once at the end."""
-    az_re, az_im, polar = xt[2], xt[0], xt[1]  # x' = z, y' = x, z' = y
+    A zero point stays zero, with a zero gradient there (``F.normalize``, as e3nn uses,
+    divides by ``max(|x|, 1e-12)`` instead: a gradient of about 1e12 at x = 0)."""
+    # explicit sum of squares: a reduction over the short leading dimension is slow on CPU
+    r2 = torch.addcmul(torch.addcmul(xt[0] * xt[0], xt[1], xt[1]), xt[2], xt[2])
+    nonzero = r2 > 0
+    inv = torch.where(nonzero, torch.where(nonzero, r2, 1.0).rsqrt(), 0.0)
+    return xt * inv, nonzero
+
+
+def _sh_blocks(xt: torch.Tensor, lmax: int, normalization: str, normalize: bool,
+               nonzero: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Harmonics of degrees 0..lmax of points ``xt`` ``[3, N]``: one block ``[2l + 1, N]`` per degree.
+
+    With ``normalize`` the points are unit vectors (r^2 = 1 in the recurrence), except where
+    ``nonzero`` is False: there they are 0 and every degree l > 0 is 0. Each degree is a fresh
+    block (no in-place writes, so autograd and double backward work)."""
+    # rows [1, N] (kept 2-d so that every piece of a degree is a row and one cat assembles it)
+    az_re, az_im, polar = xt[2:3], xt[0:1], xt[1:2]  # x' = z, y' = x, z' = y
     a, b, edge, sect, y0 = _coefficient_tensors(lmax, normalization, normalize, xt.dtype, xt.device)
     if normalize and normalization == "component":
-        y = torch.ones_like(polar)[None]
+        y = torch.ones_like(polar)
     else:
-        y = (polar * 0 + y0)[None]  # x * 0 keeps NaN inputs visible
+        y = polar * 0 + y0  # x * 0 keeps NaN inputs visible
     blocks = [y]
-    r2 = None if normalize else (xt * xt).sum(0)
+    if nonzero is not None and lmax >= 2:
+        # the recurrence takes r^2 = 1: seed it with Y_0 = 0 at x = 0 so that Y_l^0 (even l) is 0 there
+        blocks = [y * nonzero]
+    r2 = None if normalize else (xt * xt).sum(0, keepdim=True)
     for l in range(1, lmax + 1):
         prev = blocks[-1]  # degree l - 1, m = -(l-1)..(l-1)
-        lo, hi = prev[0], prev[-1]  # m = -(l-1) and m = l-1 (the same row when l = 1)
+        lo, hi = prev[:1], prev[-1:]  # m = -(l-1) and m = l-1 (the same row when l = 1)
         if l == 1:
             s0 = lo * sect[1]
-            blocks.append(torch.stack([az_im * s0, polar * (lo * edge[1]), az_re * s0]))
+            blocks.append(torch.cat([az_im * s0, polar * (lo * edge[1]), az_re * s0]))
             continue
         # sectoral pair from (x' + i y') times the previous sectoral pair; then m = +-(l - 1)
-        first = [(lo * az_re + hi * az_im) * sect[l], polar * (lo * edge[l])]
-        last = [polar * (hi * edge[l]), (hi * az_re - lo * az_im) * sect[l]]
         prev2 = blocks[-2] if r2 is None else blocks[-2] * r2
         mid = torch.addcmul((prev[1:-1] * polar) * a[l], prev2, b[l], value=-1.0)
-        blocks.append(torch.cat([torch.stack(first), mid, torch.stack(last)]))
-    return torch.cat(blocks)
+        blocks.append(torch.cat([
+            torch.addcmul(lo * az_re, hi, az_im) * sect[l], polar * (lo * edge[l]),
+            mid,
+            polar * (hi * edge[l]), torch.addcmul(hi * az_re, lo, az_im, value=-1.0) * sect[l],
+        ]))
+    blocks[0] = y
+    return blocks

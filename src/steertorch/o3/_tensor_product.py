@@ -15,10 +15,15 @@ path), times ``out_var`` and ``path_weight``, exactly as e3nn, so weights and ou
 over. Weights of all weighted instructions live in one flat vector in instruction order,
 each reshaped to its ``path_shape``.
 
-Implementation (no code generation): instructions are grouped by input pair; one GEMM
-contracts :math:`y` with the stacked Clebsch-Gordan coefficients of all the pair's paths
-and one batched product contracts :math:`x`; "uvw" paths into the same output are then
-merged into a single GEMM with the concatenated weights.
+Implementation (no code generation). When every path is a weighted "uvw" path whose second
+input block has multiplicity 1 (features times spherical harmonics, as in a point
+convolution), a specialised plan runs (:mod:`._tensor_product_plan`): y is contracted with
+the Clebsch-Gordan coefficients first (no channel index), then x, then the channels are mixed
+by one GEMM per (input-1 block, output block); no intermediate is concatenated. Otherwise
+instructions are grouped by input pair; one GEMM contracts :math:`y` with the stacked
+Clebsch-Gordan coefficients of all the pair's paths and one batched product contracts
+:math:`x`; "uvw" paths into the same output are then merged into a single GEMM with the
+concatenated weights.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import torch
 from torch import nn
 
 from ._irreps import Irreps
+from ._tensor_product_plan import forward_uvw_single, plan_uvw_single
 from ._wigner import wigner_3j
 
 __all__ = ["TensorProduct", "FullyConnectedTensorProduct", "Instruction"]
@@ -192,6 +198,7 @@ class TensorProduct(nn.Module):
         # when every block of input 2 has multiplicity 1 (e.g. spherical harmonics), y @ one block matrix gives
         # the contraction with all of them at once
         self._y_single = all(mul == 1 for mul, _ in i2s)
+        self._exact_constants: dict[str, torch.Tensor] = {}  # float64 masters, restored by .double()
         self._groups = []
         for a, plist in by_a.items():
             d1 = i1s[a].ir.dim
@@ -210,6 +217,7 @@ class TensorProduct(nn.Module):
                 mats = [full]
             for j, m in enumerate(mats):
                 self.register_buffer(f"cg_{a}_{j}", m.to(torch.get_default_dtype()), persistent=False)
+                self._exact_constants[f"cg_{a}_{j}"] = m
             uv = any(self.instructions[n].connection_mode in _UV_MODES for _, members, _, _ in plist for n in members)
             self._groups.append((a, plist, len(mats), uv))
         # uvw paths merged per output block
@@ -217,6 +225,25 @@ class TensorProduct(nn.Module):
         for n, ins in enumerate(self.instructions):
             if ins.connection_mode == "uvw" and ins.has_weight and ins.path_weight != 0 and 0 not in ins.path_shape:
                 self._uvw_by_out.setdefault(ins.i_out, []).append(n)
+        # fast path: only weighted uvw paths with second-input multiplicity 1 (features x spherical harmonics)
+        plan = plan_uvw_single(self.instructions, i1s, i2s, ios, self._w_offsets)
+        self._fast_groups = None
+        if plan is not None:
+            self._fast_groups, cg, perm = plan
+            self.register_buffer("cg_fast", cg.to(torch.get_default_dtype()), persistent=False)
+            self._exact_constants["cg_fast"] = cg.to(torch.float64)
+            identity = torch.equal(perm, torch.arange(perm.numel())) and perm.numel() == self.weight_numel
+            self.register_buffer("w_perm_fast", None if identity else perm, persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        # A module built in float32 and moved with .double() gets its Clebsch-Gordan constants from the
+        # float64 masters, not from rounded float32 copies: float64 equivariance stays at rounding level.
+        super()._apply(fn, recurse)
+        for name, exact in self._exact_constants.items():
+            buf = self._buffers.get(name)
+            if buf is not None and buf.dtype == torch.float64:
+                self._buffers[name] = exact.to(buf.device)
+        return self
 
     # ------------------------------------------------------------------ weights
     def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -258,10 +285,15 @@ class TensorProduct(nn.Module):
             w = w.expand(*batch, self.weight_numel).reshape(-1, self.weight_numel)
         x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
         y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
+        if x.shape[0] == 0:  # empty batch (e.g. a graph without edges)
+            return x.new_zeros(*batch, self.irreps_out.dim)
         out = self._forward(x, y, w)
         return out.reshape(*batch, self.irreps_out.dim)
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self._fast_groups is not None:
+            return forward_uvw_single(x, y, w, self.cg_fast, self.w_perm_fast, self._fast_groups, self.irreps_in1,
+                                      self.irreps_out, self.shared_weights)
         z = x.shape[0]
         i1s, i2s, ios = self.irreps_in1, self.irreps_in2, self.irreps_out
         # split (not slice): the backward of a split is one concatenation, not a zero-filled copy per slice
@@ -359,7 +391,11 @@ class TensorProduct(nn.Module):
         return torch.cat(pieces, dim=1)
 
     def right(self, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """The linear map ``[..., irreps_in1.dim, irreps_out.dim]`` with ``forward(x, y) = x @ right(y)``."""
+        """The linear map ``[..., irreps_in1.dim, irreps_out.dim]`` with ``B(x, y) = x @ right(y)``.
+
+        ``B`` is the bilinear map of :meth:`TensorProduct.forward` (called as such, so subclasses
+        whose ``forward`` takes other arguments, like :class:`TensorSquare`, still work).
+        """
         self._check(y, self.irreps_in2, "input 2")
         batch = y.shape[:-1]
         if not self.shared_weights and weight is not None:
@@ -371,7 +407,7 @@ class TensorProduct(nn.Module):
         wb = weight
         if weight is not None and not self.shared_weights:
             wb = weight[..., None, :].expand(*batch, d1, weight.shape[-1])
-        return self.forward(xb, yb, wb)
+        return TensorProduct.forward(self, xb, yb, wb)
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} | {len(self.instructions)} paths | "

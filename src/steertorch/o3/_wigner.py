@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ._rotation import axis_angle_to_matrix, check_rotation, quaternion_to_matrix
-from ._spherical_harmonics import _sh_rows
+from ._spherical_harmonics import _sh_blocks
 
 __all__ = ["wigner_D", "wigner_3j", "su2_clebsch_gordan", "change_basis_real_to_complex"]
 
@@ -35,7 +35,7 @@ def _fit_points(l: int) -> tuple[np.ndarray, np.ndarray]:
     polar = np.arccos(1 - 2 * i / k)
     azim = np.pi * (1 + 5**0.5) * i + 0.3
     pts = np.stack([np.sin(polar) * np.cos(azim), np.sin(polar) * np.sin(azim), np.cos(polar)], -1)
-    y = _sh_rows(torch.from_numpy(pts.T.copy()), l, "component", True)[l * l:].numpy()  # [2l+1, K]
+    y = _sh_blocks(torch.from_numpy(pts.T.copy()), l, "component", True)[l].numpy()  # [2l+1, K]
     pinv = np.linalg.pinv(y)  # [K, 2l+1]
     return pts, pinv
 
@@ -82,13 +82,13 @@ def wigner_D(
     if l == 0:
         return torch.ones(*R.shape[:-2], 1, 1, dtype=R.dtype, device=R.device)
     if l == 1:
-        return R
+        return R.clone()  # a new tensor: writing to D^1 must not change R
     pts, pinv = _fit_tensors(l, R.dtype, R.device)
     batch = R.shape[:-2]
     rx = (R.reshape(-1, 3, 3) @ pts.T)  # [B, 3, K]: the rotated points
     b, k = rx.shape[0], rx.shape[2]
     xt = rx.transpose(0, 1).reshape(3, b * k)
-    y = _sh_rows(xt, l, "component", True)[l * l:]  # [2l+1, B*K]
+    y = _sh_blocks(xt, l, "component", True)[l]  # [2l+1, B*K]
     y = y.reshape(2 * l + 1, b, k).transpose(0, 1)  # [B, 2l+1, K]
     return (y @ pinv).reshape(*batch, 2 * l + 1, 2 * l + 1)
 

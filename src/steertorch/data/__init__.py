@@ -1,0 +1,12 @@
+"""Data sets and generators: the 3D tetris shapes of the tensor field network paper.
+
+>>> from steertorch.data import tetris_batch
+>>> data = tetris_batch()
+>>> data.pos.shape, data.num_graphs
+(torch.Size([32, 3]), 8)
+"""
+
+from ._nbody import NBodyBatch, nbody_batch, simulate_charged_particles
+from ._tetris import TETRIS_SHAPES, tetris_batch, tetris_shapes
+
+__all__ = ["TETRIS_SHAPES", "tetris_shapes", "tetris_batch", "simulate_charged_particles", "NBodyBatch", "nbody_batch"]

@@ -1,0 +1,20 @@
+"""Steerable kernel bases on R^d for any G <= O(d): kernels k with k(g x) = rho_out(g) k(x) rho_in(g)^-1.
+
+>>> from steertorch.kernels import grid_points
+>>> grid_points(3, 3).shape
+torch.Size([27, 3])
+"""
+
+from ._basis import KernelBasis, default_rings, frequency_cutoff, kernel_basis
+from ._grid import grid_points
+from ._harmonic import harmonics, restricted_harmonics
+
+__all__ = [
+    "KernelBasis",
+    "kernel_basis",
+    "default_rings",
+    "frequency_cutoff",
+    "grid_points",
+    "harmonics",
+    "restricted_harmonics",
+]

@@ -1,0 +1,481 @@
+r"""Steerable convolutions on grids: :class:`R2Conv`, :class:`R3Conv` and their transposed versions.
+
+A steerable convolution maps a field of type ``in_type`` to a field of type ``out_type`` by cross-correlation
+with a kernel :math:`K: \mathbb{R}^d \to \mathbb{R}^{C_{out} \times C_{in}}` that satisfies the steerability
+constraint
+
+.. math::  K(M(g)\,q) = \rho_{out}(g)\, K(q)\, \rho_{in}(g)^{-1} \qquad \forall g \in G,
+
+so that :math:`y(p) = \sum_q K(q)\, x(p + q)` is equivariant: transforming ``x`` by g (``FieldType.transform``)
+transforms ``y`` by g. The kernel is a learned linear combination of the steerable basis
+(:func:`steertorch.kernels.kernel_basis`) of every pair (out field, in field), sampled at the kernel's grid
+points (:func:`steertorch.kernels.grid_points`). Fields carrying the same representation share the basis: the
+weights of all pairs with representations :math:`(\rho_a, \rho_b)` form one tensor ``[n_a, n_b, dim]`` and the
+kernel is expanded by one matrix product per distinct pair of representations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..group import Representation
+from ..group._group import float64_default
+from ..kernels import default_rings, grid_points, kernel_basis
+from ._field_type import FieldType
+
+__all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed"]
+
+_BASIS_TOL = 1e-6  # sampled basis kernels with a smaller norm (relative to the largest) are dropped
+
+
+def _tuple(v: int | Sequence[int], d: int, what: str, minimum: int) -> tuple[int, ...]:
+    t = [v] * d if isinstance(v, int) and not isinstance(v, bool) else list(v)
+    if len(t) != d or any(isinstance(a, bool) or not isinstance(a, int) or a < minimum for a in t):
+        raise ValueError(f"{what} must be an int >= {minimum} or {d} of them, got {v!r}")
+    return tuple(t)
+
+
+def _invariant_basis(rep: Representation) -> torch.Tensor:
+    """``[size, n]`` float64: an orthonormal basis of the invariant vectors of ``rep`` (its trivial irreps)."""
+    trivial = rep.group.trivial_representation
+    cols, start = [], 0
+    for psi in rep.irreps:
+        if psi.label == trivial.label:
+            cols.append(start)
+        start += psi.size
+    e = torch.zeros(rep.size, len(cols), dtype=torch.float64)
+    for j, c in enumerate(cols):
+        e[c, j] = 1.0
+    if rep.change_of_basis is not None:
+        e = rep.change_of_basis.to(torch.float64) @ e
+    return e
+
+
+class _BasisExpansion(nn.Module):
+    r"""Learnable steerable kernel ``[groups, C_out_g, C_in_g, P]`` from basis coefficients.
+
+    For every distinct pair of representations (a, b) with ``n_a`` out fields and ``n_b`` in fields the sampled
+    basis ``[dim, size_a, size_b, P]`` is stored as a buffer and the weights ``[groups, n_a, n_b, dim]`` as
+    one slice of the flat parameter ``weights``; the blocks are concatenated and permuted back to the
+    channel order of the field types with one ``index_select`` per side.
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, points: torch.Tensor,
+                 basis_fn: Callable[[Representation, Representation], object], groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+        self.n_points = points.shape[0]
+        in_reps, out_reps = _distinct(in_type), _distinct(out_type)
+        # channel lists per distinct representation, in the order of the concatenated blocks
+        out_perm = [c for rep in out_reps for c in _channels(out_type, rep)]
+        in_perm = [c for rep in in_reps for c in _channels(in_type, rep)]
+        self.register_buffer("_out_inv", torch.argsort(torch.tensor(out_perm, dtype=torch.long)), persistent=False)
+        self.register_buffer("_in_inv", torch.argsort(torch.tensor(in_perm, dtype=torch.long)), persistent=False)
+        self._permute_out = out_perm != list(range(len(out_perm)))
+        self._permute_in = in_perm != list(range(len(in_perm)))
+        self._blocks: list[tuple[int, int, int, int, int, int, int]] = []  # (n_o, s_o, n_i, s_i, dim, offset, buf)
+        offset = 0
+        sq_norm_per_out: dict[int, float] = {}
+        with float64_default():
+            pts = points.to(torch.float64)
+            for ai, rep_o in enumerate(out_reps):
+                for rep_i in in_reps:
+                    n_o, n_i = _count(out_type, rep_o), _count(in_type, rep_i)
+                    sampled = basis_fn(rep_i, rep_o).sample(pts)  # [dim, so, si, P]
+                    if sampled.shape[0]:
+                        norms = sampled.flatten(1).norm(dim=1)
+                        sampled = sampled[norms > _BASIS_TOL * max(float(norms.max()), 1e-300)]
+                    dim = sampled.shape[0]
+                    name = f"_basis{len(self._blocks)}"
+                    flat = sampled.reshape(dim, rep_o.size * rep_i.size * self.n_points)
+                    # float64 (cast to the weights' dtype on use): a float32 copy is only exact for grid symmetries
+                    # that permute the sample points, not e.g. for the Wigner matrices of SO(3) on the cube
+                    self.register_buffer(name, flat, persistent=False)
+                    self._blocks.append((n_o, rep_o.size, n_i, rep_i.size, dim, offset, ai))
+                    offset += groups * n_o * n_i * dim
+                    # expected squared norm of one row of the kernel, summed over in fields, per unit weight var
+                    sq_norm_per_out[ai] = sq_norm_per_out.get(ai, 0.0) + n_i * float((sampled**2).sum()) / rep_o.size
+        self.n_weights = offset
+        self._cast_cache: dict = {}
+        self.weights = nn.Parameter(torch.zeros(offset))
+        self._sq_norm_per_out = sq_norm_per_out
+        self._n_out_reps = len(out_reps)
+        self.c_out = out_type.size // groups
+        self.c_in = in_type.size // groups
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        state = dict(state)
+        state["_cast_cache"] = {}
+        return state
+
+    def _basis(self, k: int, dtype: torch.dtype) -> torch.Tensor:
+        """Sampled basis ``k`` in ``dtype`` (the cast copy is kept, keyed by the buffer's storage)."""
+        basis = getattr(self, f"_basis{k}")
+        if basis.dtype == dtype:
+            return basis
+        key = (k, dtype)
+        hit = self._cast_cache.get(key)
+        if hit is None or hit[0] != (basis.data_ptr(), basis.device):
+            hit = ((basis.data_ptr(), basis.device), basis.to(dtype))
+            self._cast_cache[key] = hit
+        return hit[1]
+
+    def init_std(self) -> torch.Tensor:
+        """Per-weight standard deviation of the He-like initialisation: each output channel gets unit expected
+        second moment for i.i.d. unit-variance inputs."""
+        std = torch.zeros(self.n_weights)
+        for n_o, _, n_i, _, dim, off, ai in self._blocks:
+            s = self._sq_norm_per_out.get(ai, 0.0)
+            std[off:off + self.groups * n_o * n_i * dim] = 1.0 / math.sqrt(s) if s > 0 else 0.0
+        return std
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weights.copy_(torch.randn(self.n_weights, dtype=self.weights.dtype) * self.init_std())
+
+    def forward(self) -> torch.Tensor:
+        """The kernel ``[groups, C_out_g, C_in_g, P]``."""
+        g, p = self.groups, self.n_points
+        rows: list[torch.Tensor] = []
+        row: list[torch.Tensor] = []
+        current = 0
+        for k, (n_o, s_o, n_i, s_i, dim, off, ai) in enumerate(self._blocks):
+            if ai != current:
+                rows.append(torch.cat(row, dim=2) if len(row) > 1 else row[0])
+                row, current = [], ai
+            w = self.weights[off:off + g * n_o * n_i * dim].view(g * n_o * n_i, dim)
+            if dim:
+                blk = (w @ self._basis(k, w.dtype)).view(g, n_o, n_i, s_o, s_i, p)
+            else:
+                blk = w.new_zeros(g, n_o, n_i, s_o, s_i, p)
+            row.append(blk.permute(0, 1, 3, 2, 4, 5).reshape(g, n_o * s_o, n_i * s_i, p))
+        rows.append(torch.cat(row, dim=2) if len(row) > 1 else row[0])
+        kernel = torch.cat(rows, dim=1) if len(rows) > 1 else rows[0]
+        if self._permute_out:
+            kernel = kernel.index_select(1, self._out_inv)
+        if self._permute_in:
+            kernel = kernel.index_select(2, self._in_inv)
+        return kernel
+
+
+def _distinct(ft: FieldType) -> list[Representation]:
+    out: list[Representation] = []
+    for rep in ft.representations:
+        if not any(rep == r for r in out):
+            out.append(rep)
+    return out
+
+
+def _count(ft: FieldType, rep: Representation) -> int:
+    return sum(1 for r in ft.representations if r == rep)
+
+
+def _channels(ft: FieldType, rep: Representation) -> list[int]:
+    return [c for r, s, e in zip(ft.representations, ft.fields_start, ft.fields_end) if r == rep
+            for c in range(s, e)]
+
+
+def _group_types(ft: FieldType, groups: int, what: str) -> FieldType:
+    """The type of one of ``groups`` equal consecutive blocks of ``ft``'s fields."""
+    n = len(ft.representations)
+    if n % groups:
+        raise ValueError(f"{what} has {n} fields, not divisible by groups={groups}")
+    m = n // groups
+    first = ft.representations[:m]
+    for j in range(1, groups):
+        if not all(a == b for a, b in zip(first, ft.representations[j * m:(j + 1) * m])):
+            raise ValueError(f"groups={groups}: the {groups} blocks of fields of {what} must carry the same "
+                             f"representations")
+    return FieldType(ft.gspace, first)
+
+
+class _RdConv(nn.Module):
+    _d = 2
+    _transposed = False
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int | Sequence[int],
+                 padding: int | Sequence[int] = 0, stride: int | Sequence[int] = 1,
+                 dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
+                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 rings: Sequence[float] | None = None, initialize: bool = True,
+                 output_padding: int | Sequence[int] = 0) -> None:
+        super().__init__()
+        d = self._d
+        for what, ft in (("in_type", in_type), ("out_type", out_type)):
+            if not isinstance(ft, FieldType):
+                raise ValueError(f"{what} must be a FieldType, got {type(ft).__name__}")
+        if in_type.gspace != out_type.gspace:
+            raise ValueError(f"in_type and out_type must share the G-space, got {in_type.gspace.name} and "
+                             f"{out_type.gspace.name}")
+        if in_type.gspace.dimensionality != d:
+            raise ValueError(f"{type(self).__name__} needs a G-space on R^{d}, got {in_type.gspace.name} "
+                             f"(R^{in_type.gspace.dimensionality})")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "
+                             f"{padding_mode!r}")
+        if self._transposed and padding_mode != "zeros":
+            raise ValueError(f"{type(self).__name__} only supports padding_mode='zeros', got {padding_mode!r}")
+        self.in_type, self.out_type = in_type, out_type
+        self.kernel_size = _tuple(kernel_size, d, "kernel_size", 1)
+        self.padding = _tuple(padding, d, "padding", 0)
+        self.stride = _tuple(stride, d, "stride", 1)
+        self.dilation = _tuple(dilation, d, "dilation", 1)
+        self.output_padding = _tuple(output_padding, d, "output_padding", 0)
+        self.groups, self.padding_mode = groups, padding_mode
+        in_g, out_g = _group_types(in_type, groups, "in_type"), _group_types(out_type, groups, "out_type")
+
+        # rings and widths in grid units of the undilated kernel, scaled by the dilation
+        dil = self.dilation[0]
+        if any(v != dil for v in self.dilation):
+            raise ValueError(f"the steerable basis needs the same dilation along every axis, got {self.dilation}")
+        if any(k != self.kernel_size[0] for k in self.kernel_size):
+            raise ValueError(f"the steerable basis needs a square / cubic kernel, got {self.kernel_size}")
+        k = self.kernel_size[0]
+        if rings is None:
+            radii, sig = default_rings(k, dil)
+            sig_t: float | tuple[float, ...] = sig if sigma is None else (
+                float(sigma) * dil if isinstance(sigma, (int, float)) else tuple(float(s) * dil for s in sigma))
+        else:
+            radii = [float(r) * dil for r in rings]
+            if sigma is None:
+                sig_t = 0.6 * dil
+            else:
+                sig_t = float(sigma) * dil if isinstance(sigma, (int, float)) else tuple(float(s) * dil
+                                                                                        for s in sigma)
+        cutoff = 2.0 if frequencies_cutoff is None else frequencies_cutoff
+        gspace = in_type.gspace
+
+        def basis_fn(rep_i: Representation, rep_o: Representation):
+            return kernel_basis(gspace, rep_i, rep_o, radii, sig_t, frequency_cutoff=cutoff)
+
+        points = grid_points(self.kernel_size, d, self.dilation, dtype=torch.float64)
+        self.expansion = _BasisExpansion(in_g, out_g, points, basis_fn, groups)
+        if bias:
+            e = torch.block_diag(*[_invariant_basis(r) for r in out_type.representations])
+            if e.shape[1]:
+                self.register_buffer("_bias_expansion", e, persistent=False)
+                self.bias = nn.Parameter(torch.zeros(e.shape[1]))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("bias", None)
+        self._cache: tuple | None = None
+        if initialize:
+            self.expansion.reset_parameters()
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The learnable basis coefficients (one flat parameter)."""
+        return self.expansion.weights
+
+    def reset_parameters(self) -> None:
+        """He-like initialisation (unit second moment of the outputs for unit inputs) and zero bias."""
+        self.expansion.reset_parameters()
+        if self.bias is not None:
+            with torch.no_grad():
+                self.bias.zero_()
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    # ------------------------------------------------------------------ kernel
+    def _kernel_and_bias(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        k = self.expansion()  # [G, Co_g, Ci_g, P]
+        g, co, ci, _ = k.shape
+        if self._transposed:
+            w = k.permute(0, 2, 1, 3).reshape(g * ci, co, *self.kernel_size)
+        else:
+            w = k.reshape(g * co, ci, *self.kernel_size)
+        b = None
+        if self.bias is not None:
+            b = self._bias_expansion.to(self.bias.dtype) @ self.bias
+        return w, b
+
+    def expand_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The full kernel (``Conv`` / ``ConvTranspose`` weight layout) and bias ``[C_out]`` (or None); in eval
+        mode without autograd the result is cached until the weights change or ``train()`` is called."""
+        if self.training or torch.is_grad_enabled():
+            return self._kernel_and_bias()
+        w = self.expansion.weights
+        key = (w._version, w.data_ptr(), w.dtype, w.device,
+               None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, *self._kernel_and_bias())
+        return self._cache[1], self._cache[2]
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, x: torch.Tensor) -> None:
+        d = self._d
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 + d:
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{type(self).__name__}: expected a tensor [batch, {self.in_type.size}, "
+                             f"{', '.join('*' * d)}], got {shape}")
+        if x.shape[1] != self.in_type.size:
+            raise ValueError(f"{type(self).__name__}: expected {self.in_type.size} input channels (in_type.size), "
+                             f"got {x.shape[1]}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        w, b = self.expand_parameters()
+        w = w.to(x.dtype)
+        b = None if b is None else b.to(x.dtype)
+        if self._transposed:
+            fn = F.conv_transpose2d if self._d == 2 else F.conv_transpose3d
+            return fn(x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+        fn = F.conv2d if self._d == 2 else F.conv3d
+        if self.padding_mode != "zeros":
+            pad = [p for a in reversed(self.padding) for p in (a, a)]
+            return fn(F.pad(x, pad, mode=self.padding_mode), w, b, self.stride, 0, self.dilation, self.groups)
+        return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def export(self) -> nn.Module:
+        """A plain ``torch.nn.Conv{d}d`` / ``ConvTranspose{d}d`` with the expanded kernel and bias."""
+        with torch.no_grad():
+            w, b = self._kernel_and_bias()
+        cin, cout = self.in_type.size, self.out_type.size
+        common = dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                      dilation=self.dilation, groups=self.groups, bias=b is not None, dtype=w.dtype,
+                      device=w.device)
+        if self._transposed:
+            cls = nn.ConvTranspose2d if self._d == 2 else nn.ConvTranspose3d
+            conv = cls(cin, cout, output_padding=self.output_padding, **common)
+        else:
+            cls = nn.Conv2d if self._d == 2 else nn.Conv3d
+            conv = cls(cin, cout, padding_mode=self.padding_mode, **common)
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            if b is not None:
+                conv.bias.copy_(b)
+        return conv.train(self.training)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_type!r} -> {self.out_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
+                f"basis_weights={self.expansion.n_weights}")
+
+
+class R2Conv(_RdConv):
+    r"""Steerable 2D convolution between field types over a G-space on the plane (see the module docstring).
+
+    Args:
+        in_type, out_type: :class:`~steertorch.nn.FieldType` of the input / output (same G-space, d = 2).
+        kernel_size, padding, stride, dilation, groups, padding_mode: as ``torch.nn.Conv2d`` (``groups`` splits
+            the fields into equal consecutive blocks that carry the same representations).
+        bias: a learned bias on the invariant (trivial-irrep) components of the output only.
+        sigma, rings: width and radii of the Gaussian rings of the basis, in grid units of the undilated kernel
+            (scaled by ``dilation``); default radii ``0, 1, ..., (k - 1) // 2`` and sigma 0.6.
+        frequencies_cutoff: band limit of a ring of radius r: ``floor(c * r)`` for a number c (default 2) or a
+            callable ``r -> J_max``.
+        initialize: He-like initialisation (unit expected second moment of every output channel for i.i.d.
+            unit inputs); otherwise weights start at zero.
+
+    Takes and returns plain tensors ``[B, C, H, W]``. The kernel is cached in eval mode when autograd is off.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> from steertorch.nn import FieldType
+    >>> gs = rot2dOnR2(4)
+    >>> conv = R2Conv(FieldType(gs, [gs.trivial_repr]), FieldType(gs, 2 * [gs.regular_repr]), 3, padding=1)
+    >>> x = torch.randn(1, 1, 8, 8)
+    >>> conv(x).shape
+    torch.Size([1, 8, 8, 8])
+    >>> y1 = conv(torch.rot90(x, 1, (2, 3)))
+    >>> y2 = conv.out_type.transform(conv(x), 1)
+    >>> bool(torch.allclose(y1, y2, atol=1e-5))
+    True
+    """
+
+    _d = 2
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
+                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+        super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
+                         sigma, frequencies_cutoff, rings, initialize)
+
+
+class R3Conv(_RdConv):
+    r"""Steerable 3D convolution between field types over a G-space on space; arguments as :class:`R2Conv`,
+    tensors ``[B, C, D, H, W]``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot3dOnR3
+    >>> from steertorch.nn import FieldType
+    >>> gs = rot3dOnR3()
+    >>> conv = R3Conv(FieldType(gs, [gs.irrep(0)]), FieldType(gs, [gs.irrep(1)]), 3, padding=1)
+    >>> conv(torch.randn(1, 1, 5, 5, 5)).shape
+    torch.Size([1, 3, 5, 5, 5])
+    """
+
+    _d = 3
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
+                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+        super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
+                         sigma, frequencies_cutoff, rings, initialize)
+
+
+class R2ConvTransposed(_RdConv):
+    r"""Transposed steerable 2D convolution (``conv_transpose2d``): :math:`y(p) = \sum_q K(q)\, x(p - q)` (for
+    stride 1) with the same steerable kernel basis, so it is equivariant too. Arguments as :class:`R2Conv` plus
+    ``output_padding``; only ``padding_mode="zeros"``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import flipRot2dOnR2
+    >>> from steertorch.nn import FieldType
+    >>> gs = flipRot2dOnR2(4)
+    >>> up = R2ConvTransposed(FieldType(gs, [gs.regular_repr]), FieldType(gs, [gs.trivial_repr]), 4, stride=2,
+    ...                       padding=1)
+    >>> up(torch.randn(1, 8, 5, 5)).shape
+    torch.Size([1, 1, 10, 10])
+    """
+
+    _d = 2
+    _transposed = True
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 sigma: float | Sequence[float] | None = None,
+                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+        super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, "zeros",
+                         sigma, frequencies_cutoff, rings, initialize, output_padding)
+
+
+class R3ConvTransposed(_RdConv):
+    r"""Transposed steerable 3D convolution; see :class:`R2ConvTransposed`.
+
+    >>> import torch
+    >>> from steertorch.gspaces import octaOnR3
+    >>> from steertorch.nn import FieldType
+    >>> gs = octaOnR3()
+    >>> up = R3ConvTransposed(FieldType(gs, [gs.trivial_repr]), FieldType(gs, [gs.irrep(1)]), 3, padding=1)
+    >>> up(torch.randn(1, 1, 4, 4, 4)).shape[1]
+    3
+    """
+
+    _d = 3
+    _transposed = True
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 sigma: float | Sequence[float] | None = None,
+                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+        super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, "zeros",
+                         sigma, frequencies_cutoff, rings, initialize, output_padding)

@@ -1,0 +1,239 @@
+r"""Field types: the type of a feature map on a grid, a list of fields each carrying a representation.
+
+A feature map ``x`` ``[B, C, *spatial]`` of type :math:`(\rho_1, \dots, \rho_n)` over a G-space stores
+``n`` fields; channels ``[c_i, c_i + size_i)`` hold field i. A group element g acts by moving the base space and
+mixing the channels of each field:
+
+.. math::  (g \cdot x)(p) = \rho(g)\, x(M(g)^{-1} p),  \qquad \rho = \rho_1 \oplus \dots \oplus \rho_n,
+
+with :math:`M(g)` the G-space's ``basespace_action`` and p measured from the grid's centre (axis i of
+:math:`\mathbb{R}^d` is spatial dimension i of the tensor).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..group import IrreducibleRepresentation, Representation, directsum
+from ..group._group import float64_default
+from ..gspaces import GSpace
+
+__all__ = ["FieldType"]
+
+_GRID_TOL = 1e-6
+
+
+class FieldType:
+    r"""The type of a grid feature map: a G-space and a list of representations (one per field).
+
+    Args:
+        gspace: the :class:`~steertorch.gspaces.GSpace`.
+        representations: the fields' representations, all of ``gspace.fibergroup``.
+
+    ``transform(x, g)`` applies :math:`(g\cdot x)(p) = \rho(g)\,x(M(g)^{-1}p)`: exactly (a permutation of the
+    grid, ``torch.rot90`` / ``flip``) when :math:`M(g)` is a signed permutation matrix (90-degree rotations,
+    flips along axes) and the grid is symmetric under it; otherwise by linear interpolation
+    (``grid_sample``, bilinear / trilinear, zero outside the grid) whose error is of the order of the
+    squared grid spacing times the second derivatives of the field: measured max relative error 1.5e-2 for a
+    Gaussian blob of standard deviation 4 pixels, 5e-2 for 2 pixels, O(1) for white noise; content that the
+    rotation brings in from outside the grid is zero. Test other angles with smooth, centred fields.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> ft = FieldType(gs, [gs.trivial_repr, gs.regular_repr])
+    >>> ft.size
+    5
+    >>> x = torch.randn(2, 5, 7, 7, dtype=torch.float64)
+    >>> y = ft.transform(x, torch.tensor(1))                  # quarter turn
+    >>> bool(torch.equal(y[:, 0], torch.rot90(x[:, 0], 1, dims=(1, 2))))
+    True
+    """
+
+    def __init__(self, gspace: GSpace, representations: Sequence[Representation]) -> None:
+        if not isinstance(gspace, GSpace):
+            raise ValueError(f"gspace must be a GSpace, got {type(gspace).__name__}")
+        if isinstance(representations, Representation):
+            representations = [representations]
+        reps = list(representations)
+        if not reps:
+            raise ValueError("a FieldType needs at least one representation, got an empty list")
+        for i, rho in enumerate(reps):
+            if not isinstance(rho, Representation):
+                raise ValueError(f"representation {i} must be a steertorch.group.Representation, "
+                                 f"got {type(rho).__name__}")
+            if rho.group != gspace.fibergroup:
+                raise ValueError(f"representation {i} ({rho.name}) belongs to {rho.group.name}, but the G-space "
+                                 f"{gspace.name} has fibre group {gspace.fibergroup.name}")
+        self.gspace = gspace
+        self.representations = reps
+        self.size = sum(rho.size for rho in reps)
+        starts = [0]
+        for rho in reps[:-1]:
+            starts.append(starts[-1] + rho.size)
+        #: first channel of each field
+        self.fields_start = starts
+        #: one past the last channel of each field
+        self.fields_end = [s + rho.size for s, rho in zip(starts, reps)]
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def fibergroup(self):
+        """The fibre group of the G-space."""
+        return self.gspace.fibergroup
+
+    @functools.cached_property
+    def representation(self) -> Representation:
+        r"""The direct sum :math:`\rho_1 \oplus \dots \oplus \rho_n` acting on all channels."""
+        return directsum(*self.representations, name="+".join(r.name for r in self.representations))
+
+    def __len__(self) -> int:
+        return len(self.representations)
+
+    def __iter__(self) -> Iterator[Representation]:
+        return iter(self.representations)
+
+    def __add__(self, other: FieldType) -> FieldType:
+        """Concatenation of the fields of two types over the same G-space."""
+        if not isinstance(other, FieldType):
+            return NotImplemented
+        if other.gspace != self.gspace:
+            raise ValueError(f"cannot concatenate field types over different G-spaces: {self.gspace.name} and "
+                             f"{other.gspace.name}")
+        return FieldType(self.gspace, self.representations + other.representations)
+
+    def restrict(self, subgroup_id) -> FieldType:
+        """The same fields seen by a subgroup H (name or group): each representation restricted to H."""
+        sub, _ = self.gspace.restrict(subgroup_id)
+        return FieldType(sub, [rho.restrict(sub.fibergroup) for rho in self.representations])
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, FieldType) and self.gspace == other.gspace
+                and len(self.representations) == len(other.representations)
+                and all(a == b for a, b in zip(self.representations, other.representations)))
+
+    def __hash__(self) -> int:
+        return hash((self.gspace, tuple(self.representations)))
+
+    def __reduce__(self):
+        # representations hold closures (not picklable): store them as irrep labels + change of basis
+        specs = [_rep_spec(rho) for rho in self.representations]
+        return (_rebuild_field_type, (self.gspace, specs))
+
+    def __repr__(self) -> str:
+        names = ", ".join(r.name for r in self.representations[:6])
+        more = ", ..." if len(self.representations) > 6 else ""
+        return f"FieldType({self.gspace.name}: [{names}{more}], size={self.size})"
+
+    # ------------------------------------------------------------------ checks
+    def check(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x`` if it is a ``[B, size, *spatial]`` tensor of this type, else raise ``ValueError``."""
+        d = self.gspace.dimensionality
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{self!r}: expected a tensor, got {type(x).__name__}")
+        if x.dim() != 2 + d:
+            raise ValueError(f"{self!r}: expected a tensor [batch, {self.size}, {', '.join('*' * d)}] with {d} "
+                             f"spatial dimensions, got shape {list(x.shape)}")
+        if x.shape[1] != self.size:
+            raise ValueError(f"{self!r}: expected {self.size} channels, got {x.shape[1]} (shape {list(x.shape)})")
+        return x
+
+    # ------------------------------------------------------------------ action
+    def _element(self, g: torch.Tensor | int) -> torch.Tensor:
+        group = self.fibergroup
+        if not isinstance(g, torch.Tensor):
+            g = torch.as_tensor(g)
+        group.check_element(g)
+        if g.dim() != len(group.element_shape):
+            raise ValueError(f"{group.name}: transform takes one element (shape {list(group.element_shape)}), "
+                             f"got shape {list(g.shape)}")
+        return g
+
+    def transform_fibers(self, x: torch.Tensor, g: torch.Tensor | int) -> torch.Tensor:
+        r"""Act on the channels only: :math:`x(p) \mapsto \rho(g)\, x(p)` at every point."""
+        self.check(x)
+        g = self._element(g)
+        with float64_default():
+            rho = self.representation(g.to(torch.float64) if g.is_floating_point() else g).to(torch.float64)
+        if self.fibergroup.is_finite:  # permutation / signed representations exactly (rounding of Q psi Q^T)
+            r = rho.round()
+            rho = torch.where((rho - r).abs() < 1e-12, r, rho)
+        rho = rho.to(dtype=x.dtype, device=x.device)
+        return torch.einsum("ij,bj...->bi...", rho, x)
+
+    def transform(self, x: torch.Tensor, g: torch.Tensor | int) -> torch.Tensor:
+        r"""The action :math:`(g\cdot x)(p) = \rho(g)\,x(M(g)^{-1}p)` on a ``[B, size, *spatial]`` tensor."""
+        self.check(x)
+        g = self._element(g)
+        m = self.gspace.basespace_action(g.to(torch.float64) if g.is_floating_point() else g)
+        m = m.to(torch.float64).cpu()
+        moved = _permute_grid(x, m)
+        if moved is None:
+            moved = _interpolate(x, m)
+        return self.transform_fibers(moved, g)
+
+
+def _rep_spec(rho: Representation) -> tuple:
+    if isinstance(rho, IrreducibleRepresentation):
+        return ("irrep", rho.label)
+    return ("rep", [psi.label for psi in rho.irreps], rho.change_of_basis, rho.name)
+
+
+def _rebuild_field_type(gspace: GSpace, specs: list[tuple]) -> FieldType:
+    group = gspace.fibergroup
+    reps: list[Representation] = []
+    for spec in specs:
+        if spec[0] == "irrep":
+            reps.append(group.irrep(spec[1]))
+        else:
+            _, labels, q, name = spec
+            reps.append(Representation([group.irrep(lab) for lab in labels], q, name=name))
+    return FieldType(gspace, reps)
+
+
+def _signed_permutation(m: torch.Tensor) -> tuple[list[int], list[int]] | None:
+    """(sigma, s) with m[a, sigma(a)] = s_a if m is a signed permutation matrix, else None."""
+    r = m.round()
+    if float((m - r).abs().max()) > _GRID_TOL or not bool(((r.abs().sum(0) == 1) & (r.abs().sum(1) == 1)).all()):
+        return None
+    sigma = [int(r[a].abs().argmax()) for a in range(m.shape[0])]
+    signs = [int(r[a, sigma[a]]) for a in range(m.shape[0])]
+    return sigma, signs
+
+
+def _permute_grid(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor | None:
+    r"""``y[p] = x[M^{-1} p]`` exactly for a signed permutation M, if the grid is symmetric under it."""
+    perm = _signed_permutation(m.T)  # N = M^-1 = M^T: (N p)_a = s_a p_{sigma(a)}
+    if perm is None:
+        return None
+    sigma, signs = perm
+    spatial = x.shape[2:]
+    if any(spatial[a] != spatial[sigma[a]] for a in range(len(sigma))):
+        return None
+    # z[u] = x[s * u] (flip the axes with s = -1 about the centre), then out[p] = z[p_sigma(0), ...]
+    flips = [2 + a for a in range(len(sigma)) if signs[a] < 0]
+    z = torch.flip(x, flips) if flips else x
+    dims = [0] * len(sigma)
+    for a in range(len(sigma)):
+        dims[sigma[a]] = a
+    return z.permute(0, 1, *[2 + d for d in dims])
+
+
+def _interpolate(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``y[p] = x(M^{-1} p)`` by (bi/tri)linear interpolation, zero outside the grid."""
+    spatial = x.shape[2:]
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    axes = [torch.arange(n, dtype=torch.float64) - (n - 1) / 2 for n in spatial]
+    p = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # [*spatial, d]
+    q = p @ m  # rows: (M^T p) = M^-1 p
+    # grid_sample wants (W, H[, D]) order, normalised to [-1, 1] with align_corners=True
+    scale = torch.tensor([max(n - 1, 1) / 2 for n in spatial], dtype=torch.float64)
+    grid = (q / scale).flip(-1).to(dtype=dtype, device=x.device)
+    mode = "bilinear"
+    out = F.grid_sample(x.to(dtype), grid.expand(x.shape[0], *grid.shape), mode=mode, padding_mode="zeros",
+                        align_corners=True)
+    return out.to(x.dtype)
