@@ -2,38 +2,18 @@
 
 import pytest
 import torch
+from _equivariance_helpers import fully_connected_edges, orthogonal
 
 from steertorch.graph import EGNNLayer
-from steertorch.o3 import rand_matrix
 
 DT = torch.float64
 
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)  # weight initialisation: deterministic tests
-
-
-def _fully_connected(sizes):
-    src, dst, start = [], [], 0
-    for n in sizes:
-        for i in range(start, start + n):
-            for j in range(start, start + n):
-                if i != j:
-                    src.append(j)
-                    dst.append(i)
-        start += n
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
-def _orthogonal(g, improper):
-    R = rand_matrix(dtype=DT, generator=g)
-    return R @ torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=DT)) if improper else R
+pytestmark = pytest.mark.usefixtures("seeded")  # tests/conftest.py: deterministic weight initialisation
 
 
 def _inputs(g, hidden, sizes=(5, 4), edge_attr_dim=0):
     n = sum(sizes)
-    ei = _fully_connected(sizes)
+    ei = fully_connected_edges(sizes)
     h = torch.randn(n, hidden, dtype=DT, generator=g)
     pos = torch.randn(n, 3, dtype=DT, generator=g)
     vel = torch.randn(n, 3, dtype=DT, generator=g)
@@ -67,7 +47,7 @@ def test_egnn_layer_e3_equivariant(options):
     if layer.update_coords:
         assert (x1 - pos).abs().max() > 1e-3  # the coordinates do move
     for improper in (False, True):
-        R = _orthogonal(g, improper)
+        R = orthogonal(g, improper)
         t = 10 * torch.randn(3, dtype=DT, generator=g)
         h2, x2 = layer(h, pos @ R.T + t, ei, ea, None if vel is None else vel @ R.T)
         assert (h2 - h1).abs().max() < 1e-10
@@ -119,7 +99,7 @@ def test_egnn_layer_duplicates_isolated_nodes_gradients(normalize):
 
 def test_egnn_layer_float32_and_bad_input():
     layer = EGNNLayer(4, edge_attr_dim=1, use_velocity=True)
-    h, pos, ei = torch.randn(5, 4), torch.randn(5, 3), _fully_connected([5])
+    h, pos, ei = torch.randn(5, 4), torch.randn(5, 3), fully_connected_edges([5])
     ea, vel = torch.randn(ei.shape[1], 1), torch.randn(5, 3)
     h1, x1 = layer(h, pos, ei, ea, vel)
     assert h1.dtype == x1.dtype == torch.float32

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from _equivariance_helpers import fully_connected_edges, orthogonal
 
 from steertorch.graph import (
     O3TensorProduct,
@@ -11,38 +12,11 @@ from steertorch.graph import (
     segnn_attributes,
     weight_balanced_irreps,
 )
-from steertorch.o3 import Irreps, rand_matrix, spherical_harmonics
+from steertorch.o3 import Irreps, spherical_harmonics
 
 DT = torch.float64
 
-
-@pytest.fixture(autouse=True)
-def _float64_default():
-    """Build modules in float64: Clebsch-Gordan buffers are computed in the default dtype."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)  # weight initialisation: deterministic tests
-    yield
-    torch.set_default_dtype(old)
-
-
-def _fully_connected(sizes):
-    src, dst, start = [], [], 0
-    for n in sizes:
-        for i in range(start, start + n):
-            for j in range(start, start + n):
-                if i != j:
-                    src.append(j)
-                    dst.append(i)
-        start += n
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
-def _orthogonal(generator, improper):
-    R = rand_matrix(dtype=DT, generator=generator)
-    if improper:
-        R = R @ torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=DT))  # a mirror reflection times a rotation
-    return R
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # tests/conftest.py: float64 modules, seeded init
 
 
 # ------------------------------------------------------------------ irreps helpers
@@ -93,7 +67,7 @@ def test_segnn_attributes_values_and_equivariance():
     assert torch.all(na[:, 0] == 1)
     assert torch.all(na[3, 1:] == 0)  # isolated node
     assert torch.all(ea[3, 1:] == 0)  # coincident points: no direction
-    R = _orthogonal(g, improper=True)
+    R = orthogonal(g, improper=True)
     D = Irreps.spherical_harmonics(2).D_from_matrix(R)
     ea2, na2 = segnn_attributes(pos @ R.T + 1.5, edge_index, lmax_attr=2)
     torch.testing.assert_close(ea2, ea @ D.T, atol=1e-12, rtol=0)
@@ -112,7 +86,7 @@ def test_steerable_layers_equivariant(cls):
     x = irreps_in.randn(20, -1, dtype=DT, generator=g)
     a = irreps_attr.randn(20, -1, dtype=DT, generator=g)
     for improper in (False, True):
-        R = _orthogonal(g, improper)
+        R = orthogonal(g, improper)
         out = layer(x @ irreps_in.D_from_matrix(R).T, a @ irreps_attr.D_from_matrix(R).T)
         expected = layer(x, a) @ layer.irreps_out.D_from_matrix(R).T
         assert (out - expected).abs().max() < 1e-10
@@ -148,7 +122,7 @@ def _layer_inputs(g, irreps_in, n_per_graph=(5, 4)):
     n = sum(n_per_graph)
     x = irreps_in.randn(n, -1, dtype=DT, generator=g)
     pos = torch.randn(n, 3, dtype=DT, generator=g)
-    return x, pos, _fully_connected(n_per_graph)
+    return x, pos, fully_connected_edges(n_per_graph)
 
 
 @pytest.mark.parametrize("aggr,norm,extra", [("sum", None, None), ("mean", "batch", "2x0e")])
@@ -162,7 +136,7 @@ def test_segnn_layer_e3_equivariant(aggr, norm, extra):
     out = layer(x, pos, edge_index, edge_features=ef)
     assert out.shape == x.shape
     for improper in (False, True):
-        R = _orthogonal(g, improper)
+        R = orthogonal(g, improper)
         t = torch.randn(3, dtype=DT, generator=g)
         D = irreps.D_from_matrix(R)
         out2 = layer(x @ D.T, pos @ R.T + t, edge_index, edge_features=ef)
@@ -178,7 +152,7 @@ def test_segnn_layer_second_moment_at_init():
         layer = SEGNNLayer(irreps, irreps, lmax_attr=1)
         x = irreps.randn(50, -1, generator=g)
         pos = torch.randn(50, 3, generator=g)
-        out = layer(x, pos, _fully_connected([5] * 10))
+        out = layer(x, pos, fully_connected_edges([5] * 10))
         moments.append((out - x).pow(2).mean().item())
     assert 0.3 < sum(moments) / 3 < 3.0, moments
 
@@ -227,7 +201,7 @@ def test_segnn_layer_residual_and_float32():
     layer = SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", "2x0e", lmax_attr=1)
     assert not layer.residual
     x, pos = torch.randn(5, 10), torch.randn(5, 3)
-    out = layer(x, pos, _fully_connected([5]))
+    out = layer(x, pos, fully_connected_edges([5]))
     assert out.dtype == torch.float32 and out.shape == (5, 2)
     with pytest.raises(ValueError, match="residual"):
         SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", "2x0e", residual=True)
@@ -235,7 +209,7 @@ def test_segnn_layer_residual_and_float32():
 
 def test_segnn_layer_bad_input():
     layer = SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=1, irreps_edge_features="1x0e")
-    x, pos, ei = torch.randn(5, 10), torch.randn(5, 3), _fully_connected([5])
+    x, pos, ei = torch.randn(5, 10), torch.randn(5, 3), fully_connected_edges([5])
     ef = torch.randn(ei.shape[1], 1)
     with pytest.raises(ValueError, match="4x0e"):
         layer(torch.randn(5, 9), pos, ei, edge_features=ef)

@@ -2,28 +2,14 @@
 
 import pytest
 import torch
+from _equivariance_helpers import fully_connected_edges
 
 from steertorch.models import EGNN
 from steertorch.o3 import rand_matrix
 
 DT = torch.float64
 
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)  # weight initialisation: deterministic tests
-
-
-def _fully_connected(sizes):
-    src, dst, start = [], [], 0
-    for n in sizes:
-        for i in range(start, start + n):
-            for j in range(start, start + n):
-                if i != j:
-                    src.append(j)
-                    dst.append(i)
-        start += n
-    return torch.tensor([src, dst], dtype=torch.long)
+pytestmark = pytest.mark.usefixtures("seeded")  # tests/conftest.py: deterministic weight initialisation
 
 
 def _nbody(g, sizes=(5, 5, 5)):
@@ -32,7 +18,7 @@ def _nbody(g, sizes=(5, 5, 5)):
     pos = torch.randn(n, 3, dtype=DT, generator=g)
     vel = torch.randn(n, 3, dtype=DT, generator=g)
     charges = torch.randint(0, 2, (n, 1), generator=g).to(DT) * 2 - 1
-    ei = _fully_connected(sizes)
+    ei = fully_connected_edges(sizes)
     batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
     return pos, vel, charges[ei[0]] * charges[ei[1]], ei, batch
 
@@ -110,7 +96,7 @@ def test_egnn_nbody_training_reduces_loss():
 
 def test_egnn_float32_and_bad_input():
     model = EGNN(3, hidden_features=8, num_layers=1, use_velocity=True)
-    pos, ei = torch.randn(4, 3), _fully_connected([4])
+    pos, ei = torch.randn(4, 3), fully_connected_edges([4])
     y, x = model(torch.randn(4, 3), pos, ei, vel=torch.randn(4, 3))
     assert y.dtype == x.dtype == torch.float32 and y.shape == (4, 8)
     with pytest.raises(ValueError, match="vel"):

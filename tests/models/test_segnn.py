@@ -2,39 +2,15 @@
 
 import pytest
 import torch
+from _equivariance_helpers import fully_connected_edges, orthogonal
 
 from steertorch.graph import segnn_attributes
 from steertorch.models import SEGNN
-from steertorch.o3 import Irreps, rand_matrix, spherical_harmonics
+from steertorch.o3 import Irreps, spherical_harmonics
 
 DT = torch.float64
 
-
-@pytest.fixture(autouse=True)
-def _float64_default():
-    """Build modules in float64: Clebsch-Gordan buffers are computed in the default dtype."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)  # weight initialisation: deterministic tests
-    yield
-    torch.set_default_dtype(old)
-
-
-def _fully_connected(sizes):
-    src, dst, start = [], [], 0
-    for n in sizes:
-        for i in range(start, start + n):
-            for j in range(start, start + n):
-                if i != j:
-                    src.append(j)
-                    dst.append(i)
-        start += n
-    return torch.tensor([src, dst], dtype=torch.long)
-
-
-def _orthogonal(g, improper):
-    R = rand_matrix(dtype=DT, generator=g)
-    return -R if improper else R  # -R: inversion times a rotation
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # tests/conftest.py: float64 modules, seeded init
 
 
 def _nbody_inputs(g, sizes=(5, 5, 5)):
@@ -44,7 +20,7 @@ def _nbody_inputs(g, sizes=(5, 5, 5)):
     pos = torch.randn(n, 3, dtype=DT, generator=g)
     vel = torch.randn(n, 3, dtype=DT, generator=g)
     charges = torch.randint(0, 2, (n, 1), generator=g).to(DT) * 2 - 1
-    ei = _fully_connected(sizes)
+    ei = fully_connected_edges(sizes)
     return pos, vel, charges, ei, batch
 
 
@@ -82,14 +58,14 @@ def test_segnn_e3_and_permutation_symmetry(task, irreps_out, pool):
     batch = torch.repeat_interleave(torch.arange(2), torch.tensor(sizes))
     x = model.irreps_in.randn(n, -1, dtype=DT, generator=g)
     pos = torch.randn(n, 3, dtype=DT, generator=g)
-    ei = _fully_connected(sizes)
+    ei = fully_connected_edges(sizes)
     out = model(x, pos, ei, batch)
     assert out.shape == ((2 if task == "graph" else n), Irreps(irreps_out).dim)
     assert out.abs().max() > 1e-3
     scale = max(1.0, out.abs().max().item())  # errors relative to the output scale (large with sum aggregation)
     D_out = lambda R: model.irreps_out.D_from_matrix(R)  # noqa: E731
     for improper in (False, True):
-        R = _orthogonal(g, improper)
+        R = orthogonal(g, improper)
         t = 5 * torch.randn(3, dtype=DT, generator=g)
         out2 = model(x @ model.irreps_in.D_from_matrix(R).T, pos @ R.T + t, ei, batch)
         assert (out2 - out @ D_out(R).T).abs().max() / scale < 1e-10
@@ -108,15 +84,19 @@ def test_segnn_invariant_output_is_invariant_under_reflections():
     torch.testing.assert_close(model(pos=pos @ mirror), model(pos=pos), rtol=0, atol=1e-12)
 
 
-def test_segnn_nbody_equivariant():
-    torch.manual_seed(2)
-    g = torch.Generator().manual_seed(2)
+def _nbody_case(seed):
+    """Seeded n-body model, generator (after drawing the inputs), raw inputs and their features."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     model = _nbody_model()
-    pos, vel, charges, ei, batch = _nbody_inputs(g)
-    x, ef, na = _nbody_features(pos, vel, charges, ei, batch)
+    inputs = _nbody_inputs(g)
+    return g, model, inputs, _nbody_features(*inputs)
+
+def test_segnn_nbody_equivariant():
+    g, model, (pos, vel, charges, ei, batch), (x, ef, na) = _nbody_case(2)
     out = model(x, pos, ei, batch, edge_features=ef, node_attr=na)
     for improper in (False, True):
-        R = _orthogonal(g, improper)
+        R = orthogonal(g, improper)
         t = torch.randn(3, dtype=DT, generator=g)
         x2, ef2, na2 = _nbody_features(pos @ R.T + t, vel @ R.T, charges, ei, batch)
         out2 = model(x2, pos @ R.T + t, ei, batch, edge_features=ef2, node_attr=na2)
@@ -140,11 +120,7 @@ def test_segnn_isolated_nodes_duplicates_and_gradients():
 
 
 def test_segnn_training_step_reduces_loss():
-    torch.manual_seed(4)
-    g = torch.Generator().manual_seed(4)
-    model = _nbody_model()
-    pos, vel, charges, ei, batch = _nbody_inputs(g)
-    x, ef, na = _nbody_features(pos, vel, charges, ei, batch)
+    g, model, (pos, vel, charges, ei, batch), (x, ef, na) = _nbody_case(4)
     target = 0.1 * vel + 0.01 * torch.randn(vel.shape, dtype=DT, generator=g)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -160,7 +136,7 @@ def test_segnn_training_step_reduces_loss():
 def test_segnn_float32_and_bad_input():
     torch.set_default_dtype(torch.float32)
     model = SEGNN("1o", "0e", hidden_features=8, num_layers=1)
-    pos, ei = torch.randn(5, 3), _fully_connected([5])
+    pos, ei = torch.randn(5, 3), fully_connected_edges([5])
     assert model(torch.randn(5, 3), pos, ei).dtype == torch.float32
     with pytest.raises(ValueError, match="required"):
         model(pos=pos, edge_index=ei)

@@ -2,21 +2,11 @@
 
 import pytest
 import torch
+from _equivariance_helpers import act_on, o3_elements
 
 from steertorch import o3
 from steertorch.math import normalize2mom
 from steertorch.nn import Activation
-
-
-def _o3_elements(n, seed=0):
-    """Random rotations, every other one composed with the inversion (improper)."""
-    R = o3.rand_matrix(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    signs = torch.tensor([(-1.0) ** k for k in range(n)], dtype=torch.float64)
-    return R * signs[:, None, None]
-
-
-def _act_on(irreps, R, x):
-    return torch.einsum("nij,nj->ni", o3.Irreps(irreps).D_from_matrix(R), x)
 
 
 def test_parity_rules():
@@ -46,10 +36,10 @@ def test_number_of_activations():
 ])
 def test_equivariance(irreps, acts):
     act = Activation(irreps, acts)
-    R = _o3_elements(8)
-    x = o3.Irreps(irreps).randn(8, -1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    lhs = act(_act_on(act.irreps_in, R, x))
-    rhs = _act_on(act.irreps_out, R, act(x))
+    R = o3_elements(7)  # 7 rotations or rotoreflections, and -I
+    x = o3.Irreps(irreps).randn(len(R), -1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lhs = act(act_on(act.irreps_in, R, x))
+    rhs = act_on(act.irreps_out, R, act(x))
     assert float((lhs - rhs).abs().max()) <= 1e-10
 
 

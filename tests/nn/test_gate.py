@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from _equivariance_helpers import act_on, o3_elements
 
 from steertorch import o3
 from steertorch.nn import Gate
@@ -17,16 +18,6 @@ CONFIGS = [
 ]
 
 
-def _o3_elements(n, seed=0):
-    R = o3.rand_matrix(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    signs = torch.tensor([(-1.0) ** k for k in range(n)], dtype=torch.float64)
-    return R * signs[:, None, None]
-
-
-def _act_on(irreps, R, x):
-    return torch.einsum("nij,nj->ni", o3.Irreps(irreps).D_from_matrix(R), x)
-
-
 def _copy_constants(ours, theirs):
     for mine, other in ((ours.act_scalars, theirs.act_scalars), (ours.act_gates, theirs.act_gates)):
         for a, b in zip(mine.acts, other.acts):
@@ -37,10 +28,10 @@ def _copy_constants(ours, theirs):
 @pytest.mark.parametrize("config", range(len(CONFIGS)))
 def test_equivariance(config):
     gate = Gate(*CONFIGS[config])
-    R = _o3_elements(8)
-    x = gate.irreps_in.randn(8, -1, dtype=torch.float64, generator=torch.Generator().manual_seed(config))
-    lhs = gate(_act_on(gate.irreps_in, R, x))
-    rhs = _act_on(gate.irreps_out, R, gate(x))
+    R = o3_elements(7)  # 7 rotations or rotoreflections, and -I
+    x = gate.irreps_in.randn(len(R), -1, dtype=torch.float64, generator=torch.Generator().manual_seed(config))
+    lhs = gate(act_on(gate.irreps_in, R, x))
+    rhs = act_on(gate.irreps_out, R, gate(x))
     assert float((lhs - rhs).abs().max()) <= 1e-10
 
 

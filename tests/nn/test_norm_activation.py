@@ -2,21 +2,11 @@
 
 import pytest
 import torch
+from _equivariance_helpers import act_on, o3_elements
 
-from steertorch import o3
 from steertorch.nn import NormActivation
 
 IRREPS = "3x0e + 2x0o + 2x1o + 1x1e + 2x2e"
-
-
-def _o3_elements(n, seed=0):
-    R = o3.rand_matrix(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    signs = torch.tensor([(-1.0) ** k for k in range(n)], dtype=torch.float64)
-    return R * signs[:, None, None]
-
-
-def _act_on(irreps, R, x):
-    return torch.einsum("nij,nj->ni", o3.Irreps(irreps).D_from_matrix(R), x)
 
 
 @pytest.mark.parametrize("kwargs", [dict(), dict(normalize=False), dict(bias=True), dict(normalize_moment=True)])
@@ -25,10 +15,10 @@ def test_equivariance(kwargs):
     if kwargs.get("bias"):
         with torch.no_grad():
             act.biases.normal_()
-    R = _o3_elements(8)
-    x = act.irreps_in.randn(8, -1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    lhs = act(_act_on(act.irreps_in, R, x))
-    rhs = _act_on(act.irreps_out, R, act(x))
+    R = o3_elements(7)  # 7 rotations or rotoreflections, and -I
+    x = act.irreps_in.randn(len(R), -1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lhs = act(act_on(act.irreps_in, R, x))
+    rhs = act_on(act.irreps_out, R, act(x))
     assert float((lhs - rhs).abs().max()) <= 1e-10
 
 

@@ -1,46 +1,14 @@
 """S2Activation: O(3) equivariance (exact for polynomial activations, measured for relu), e3nn conformance,
 analytic values, normalisation of the sphere signal, gradients, torch.compile and bad input."""
 
-import contextlib
 import math
 
 import pytest
 import torch
+from _equivariance_helpers import assert_finite_gradients, float64, gen, irreps_equivariance_error, o3_elements
 
 from steertorch import o3
 from steertorch.nn import S2Activation
-
-
-@contextlib.contextmanager
-def float64():
-    """The grid constants are buffers in the default dtype: build float64 modules under float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _elements(n=6, seed=0):
-    """Random O(3) elements: rotations, rotoreflections (det -1) and the inversion -I."""
-    R = o3.rand_matrix(n, generator=_gen(seed), dtype=torch.float64)
-    sign = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(n)[:n]
-    return torch.cat([R * sign[:, None, None], -torch.eye(3, dtype=torch.float64)[None]])
-
-
-def equivariance_error(module, x, g):
-    """max |f(D_in(g) x) - D_out(g) f(x)| / max |f(x)| over the elements g (one input row per element)."""
-    d_in, d_out = module.irreps_in.D_from_matrix(g), module.irreps_out.D_from_matrix(g)
-    with torch.no_grad():
-        lhs = module(torch.einsum("nij,nj->ni", d_in, x))
-        rhs = torch.einsum("nij,nj->ni", d_out, module(x))
-    return float((lhs - rhs).abs().max() / rhs.abs().max())
-
 
 # (irreps, act, polynomial degree of act, lmax_out, expected irreps_out)
 POLYNOMIAL = [
@@ -61,21 +29,21 @@ def test_equivariance_is_exact_for_polynomial_act(config, normalization):
     with float64():
         m = S2Activation(irreps, act, resolution, normalization=normalization, lmax_out=lmax_out)
     assert m.irreps_out == o3.Irreps(expected)
-    g = _elements()
-    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=_gen(config))
-    assert equivariance_error(m, x, g) <= 1e-10
+    g = o3_elements()
+    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=gen(config))
+    assert irreps_equivariance_error(m, x, g) <= 1e-10
 
 
 def test_equivariance_of_relu_improves_with_resolution():
     # relu(f) is not band-limited: the quadrature aliases. Measured relative errors (lmax 4, 8 rotations):
     # 0.35 (resolution 8), 4.4e-2 (16), 5.6e-3 (32), 1.4e-3 (64), 2.2e-4 (128); tanh reaches 2e-13 at 128
-    g = _elements(4)
+    g = o3_elements(4)
     errors = []
     for resolution in (8, 32, 128):
         with float64():
             m = S2Activation("0e + 1o + 2e + 3o + 4e", torch.relu, resolution)
-        x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=_gen(1))
-        errors.append(equivariance_error(m, x, g))
+        x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=gen(1))
+        errors.append(irreps_equivariance_error(m, x, g))
     assert errors[0] > errors[1] > errors[2] > 0
     assert errors[2] < 1e-3
 
@@ -84,7 +52,7 @@ def test_random_rot_gives_the_same_output_when_the_grid_is_exact():
     with float64():
         fixed = S2Activation("0e + 1o + 2e", lambda x: x**2, 6)
         rotating = S2Activation("0e + 1o + 2e", lambda x: x**2, 6, random_rot=True)
-    x = fixed.irreps_in.randn(5, -1, dtype=torch.float64, generator=_gen())
+    x = fixed.irreps_in.randn(5, -1, dtype=torch.float64, generator=gen())
     torch.manual_seed(0)
     torch.testing.assert_close(rotating(x), fixed(x), atol=1e-12, rtol=0)
     with float64():
@@ -102,7 +70,7 @@ def test_matches_e3nn_when_both_grids_are_exact(config, normalization):
         theirs = e3nn_nn.S2Activation(irreps, act, 30, normalization=normalization, lmax_out=lmax_out)
     assert str(ours.irreps_out) == str(theirs.irreps_out)
     ours.act.cst, ours.act._is_id = theirs.act.cst, False  # e3nn's constant is a Monte-Carlo estimate
-    x = ours.irreps_in.randn(7, -1, dtype=torch.float64, generator=_gen(config))
+    x = ours.irreps_in.randn(7, -1, dtype=torch.float64, generator=gen(config))
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-12, rtol=1e-12)
 
 
@@ -112,7 +80,7 @@ def test_identity_act_returns_the_input_truncated_to_lmax_out(normalization):
         same = S2Activation("0e + 1o + 2e + 3o", lambda x: x, 6, normalization=normalization)
         fewer = S2Activation("0e + 1o + 2e + 3o", lambda x: x, 6, normalization=normalization, lmax_out=1)
         more = S2Activation("0e + 1o + 2e + 3o", lambda x: x, 8, normalization=normalization, lmax_out=5)
-    x = same.irreps_in.randn(4, -1, dtype=torch.float64, generator=_gen())
+    x = same.irreps_in.randn(4, -1, dtype=torch.float64, generator=gen())
     torch.testing.assert_close(same(x), x, atol=1e-12, rtol=0)
     torch.testing.assert_close(fewer(x), x[:, :4], atol=1e-12, rtol=0)
     torch.testing.assert_close(more(x), torch.cat([x, x.new_zeros(4, 20)], -1), atol=1e-12, rtol=0)
@@ -136,13 +104,13 @@ def test_signal_and_activated_signal_have_unit_second_moment(act):
     # unit-variance coefficients ("component") give a unit-variance signal; normalize2mom keeps it unit
     with float64():
         m = S2Activation("0e + 1o + 2e + 3o + 4e", act, 24)
-    x = m.irreps_in.randn(4000, -1, dtype=torch.float64, generator=_gen())
+    x = m.irreps_in.randn(4000, -1, dtype=torch.float64, generator=gen())
     signal = x @ m.to_grid
     assert abs(float(signal.pow(2).mean()) - 1) < 0.05
     assert abs(float(m.act(signal).pow(2).mean()) - 1) < 0.05
     with float64():
         m = S2Activation("0e + 1o + 2e + 3o + 4e", act, 24, normalization="norm")
-    x = m.irreps_in.randn(4000, -1, normalization="norm", dtype=torch.float64, generator=_gen())
+    x = m.irreps_in.randn(4000, -1, normalization="norm", dtype=torch.float64, generator=gen())
     assert abs(float((x @ m.to_grid).pow(2).mean()) - 1) < 0.05
 
 
@@ -151,16 +119,13 @@ def test_gradients_finite_at_zero_and_double_backward(act):
     with float64():
         m = S2Activation("0e + 1e + 2e", act, 8)
     x = torch.zeros(3, 9, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(m(x).pow(2).sum() + m(x).sum(), x, create_graph=True)
-    assert torch.isfinite(grad).all()
-    (grad2,) = torch.autograd.grad(grad.pow(2).sum(), x)
-    assert torch.isfinite(grad2).all()
+    assert_finite_gradients(m, x)
 
 
 def test_gradcheck_and_gradgradcheck():
     with float64():
         m = S2Activation("0e + 1o + 2e", torch.tanh, 6)
-    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=_gen(), requires_grad=True)
+    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=gen(), requires_grad=True)
     assert torch.autograd.gradcheck(m, (x,))
     assert torch.autograd.gradgradcheck(m, (x,))
 
@@ -170,7 +135,7 @@ def test_float32_and_batch_shapes():
     assert m32.to_grid.dtype == torch.get_default_dtype()
     with float64():
         m64 = S2Activation("0e + 1o + 2e", torch.nn.functional.silu, 10)
-    x = torch.randn(2, 3, 9, generator=_gen(), dtype=torch.float64)
+    x = torch.randn(2, 3, 9, generator=gen(), dtype=torch.float64)
     assert m64(x).shape == (2, 3, 9)
     torch.testing.assert_close(m32.float()(x.float()), m64(x).float(), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(m32.double()(x), m64(x), atol=1e-5, rtol=1e-5)
@@ -179,7 +144,7 @@ def test_float32_and_batch_shapes():
 def test_compile_fullgraph_matches_eager():
     # aot_eager: dynamo captures the whole forward (fullgraph fails on any graph break) without inductor's C++ build
     m = S2Activation("0e + 1o + 2e", torch.tanh, 8)
-    x = torch.randn(5, 9, generator=_gen())
+    x = torch.randn(5, 9, generator=gen())
     compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), m(x), atol=1e-6, rtol=1e-5)
 

@@ -2,45 +2,14 @@
 activations) and under left translations, e3nn conformance, analytic values, normalisation, gradients,
 torch.compile and bad input."""
 
-import contextlib
 import math
 
 import pytest
 import torch
+from _equivariance_helpers import assert_finite_gradients, float64, gen, irreps_equivariance_error, o3_elements
 
 from steertorch import o3
 from steertorch.nn import SO3Activation, so3_irreps
-
-
-@contextlib.contextmanager
-def float64():
-    """The grid constants are buffers in the default dtype: build float64 modules under float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _elements(n=6, seed=0):
-    """Random O(3) elements: rotations, rotoreflections (det -1) and the inversion -I."""
-    R = o3.rand_matrix(n, generator=_gen(seed), dtype=torch.float64)
-    sign = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(n)[:n]
-    return torch.cat([R * sign[:, None, None], -torch.eye(3, dtype=torch.float64)[None]])
-
-
-def equivariance_error(module, x, g):
-    """max |f(D_in(g) x) - D_out(g) f(x)| / max |f(x)|, D the irreps action (one input row per element)."""
-    d_in, d_out = module.irreps_in.D_from_matrix(g), module.irreps_out.D_from_matrix(g)
-    with torch.no_grad():
-        lhs = module(torch.einsum("nij,nj->ni", d_in, x))
-        rhs = torch.einsum("nij,nj->ni", d_out, module(x))
-    return float((lhs - rhs).abs().max() / rhs.abs().max())
 
 
 def left_translate(lmax, R, x):
@@ -64,9 +33,9 @@ def test_equivariance_is_exact_for_polynomial_act(config):
     lmax_in, lmax_out, act, degree = POLYNOMIAL[config]
     with float64():
         m = SO3Activation(lmax_in, lmax_out, act, degree * lmax_in + lmax_out)  # the smallest exact grid
-    g = _elements()
-    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=_gen(config))
-    assert equivariance_error(m, x, g) <= 1e-10
+    g = o3_elements()
+    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=gen(config))
+    assert irreps_equivariance_error(m, x, g) <= 1e-10
     # left translations commute with a pointwise act too
     R = g[:-1] * torch.det(g[:-1])[:, None, None]
     with torch.no_grad():
@@ -78,13 +47,13 @@ def test_equivariance_is_exact_for_polynomial_act(config):
 def test_equivariance_of_relu_improves_with_resolution():
     # measured relative errors (2 -> 2, 7 elements): relu 0.17 (resolution 4), 2.0e-2 (8), 2.5e-3 (16),
     # 7.5e-4 (24), 4.3e-4 (32); tanh 0.24, 3.4e-2, 4.3e-4, 1.1e-5, 1.4e-6
-    g = _elements(4)
+    g = o3_elements(4)
     errors = []
     for resolution in (4, 8, 16):
         with float64():
             m = SO3Activation(2, 2, torch.relu, resolution)
-        x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=_gen(1))
-        errors.append(equivariance_error(m, x, g))
+        x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=gen(1))
+        errors.append(irreps_equivariance_error(m, x, g))
     assert errors[0] > errors[1] > errors[2] > 0
     assert errors[2] < 1e-2
 
@@ -97,7 +66,7 @@ def test_matches_e3nn_when_both_grids_are_exact(config):
         ours = SO3Activation(lmax_in, lmax_out, act, degree * lmax_in + lmax_out)
         theirs = e3nn_nn.SO3Activation(lmax_in, lmax_out, act, 10)
     ours.act.cst, ours.act._is_id = theirs.act.cst, False  # e3nn's constant is a Monte-Carlo estimate
-    x = ours.irreps_in.randn(5, -1, dtype=torch.float64, generator=_gen(config))
+    x = ours.irreps_in.randn(5, -1, dtype=torch.float64, generator=gen(config))
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-12, rtol=1e-12)
 
 
@@ -107,7 +76,7 @@ def test_identity_act_analytic():
         same = SO3Activation(2, 2, lambda x: x, 4)
         fewer = SO3Activation(2, 1, lambda x: x, 3)
         more = SO3Activation(1, 2, lambda x: x, 3)
-    x = so3_irreps(2).randn(3, -1, dtype=torch.float64, generator=_gen())
+    x = so3_irreps(2).randn(3, -1, dtype=torch.float64, generator=gen())
     torch.testing.assert_close(same(x), x, atol=1e-12, rtol=0)
     torch.testing.assert_close(fewer(x), x[:, :10] * math.sqrt(10 / 35), atol=1e-12, rtol=0)
     expected = torch.cat([x[:, :10] * math.sqrt(35 / 10), x.new_zeros(3, 25)], -1)
@@ -117,7 +86,7 @@ def test_identity_act_analytic():
 def test_signal_and_activated_signal_have_unit_second_moment():
     with float64():
         m = SO3Activation(2, 2, torch.relu, 8)
-    x = m.irreps_in.randn(2000, -1, dtype=torch.float64, generator=_gen())
+    x = m.irreps_in.randn(2000, -1, dtype=torch.float64, generator=gen())
     signal = x @ m.to_grid
     assert abs(float(signal.pow(2).mean()) - 1) < 0.05
     assert abs(float(m.act(signal).pow(2).mean()) - 1) < 0.05
@@ -128,16 +97,13 @@ def test_gradients_finite_at_zero_and_double_backward(act):
     with float64():
         m = SO3Activation(1, 1, act, 4)
     x = torch.zeros(2, 10, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(m(x).pow(2).sum() + m(x).sum(), x, create_graph=True)
-    assert torch.isfinite(grad).all()
-    (grad2,) = torch.autograd.grad(grad.pow(2).sum(), x)
-    assert torch.isfinite(grad2).all()
+    assert_finite_gradients(m, x)
 
 
 def test_gradcheck_and_gradgradcheck():
     with float64():
         m = SO3Activation(1, 1, torch.tanh, 4)
-    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=_gen(), requires_grad=True)
+    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=gen(), requires_grad=True)
     assert torch.autograd.gradcheck(m, (x,))
     assert torch.autograd.gradgradcheck(m, (x,))
 
@@ -146,7 +112,7 @@ def test_float32_batch_shapes_and_compile():
     m32 = SO3Activation(1, 2, torch.tanh, 6)
     with float64():
         m64 = SO3Activation(1, 2, torch.tanh, 6)
-    x = torch.randn(2, 3, 10, generator=_gen(), dtype=torch.float64)
+    x = torch.randn(2, 3, 10, generator=gen(), dtype=torch.float64)
     assert m64(x).shape == (2, 3, 35)
     torch.testing.assert_close(m32(x.float()), m64(x).float(), atol=1e-5, rtol=1e-5)
     compiled = torch.compile(m32, fullgraph=True, backend="aot_eager")

@@ -1,37 +1,13 @@
 """TensorProductActivation: exact O(3) equivariance (parity included), analytic values, unit second moment
 at init, gradients (zero input, double backward), torch.compile and bad input."""
 
-import contextlib
 import math
 
 import pytest
 import torch
+from _equivariance_helpers import act_on, assert_finite_gradients, float64, gen, o3_elements
 
-from steertorch import o3
 from steertorch.nn import TensorProductActivation
-
-
-@contextlib.contextmanager
-def float64():
-    """Clebsch-Gordan buffers are built in the default dtype: build float64 modules under float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _elements(n=6, seed=0):
-    """Random O(3) elements: rotations, rotoreflections (det -1) and the inversion -I."""
-    R = o3.rand_matrix(n, generator=_gen(seed), dtype=torch.float64)
-    sign = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(n)[:n]
-    return torch.cat([R * sign[:, None, None], -torch.eye(3, dtype=torch.float64)[None]])
-
 
 CONFIGS = [
     ("4x0e + 2x1o + 1x2e", None, False),
@@ -47,12 +23,11 @@ def test_equivariance_under_o3(config):
     torch.manual_seed(config)
     with float64():
         m = TensorProductActivation(irreps_in, irreps_out, residual=residual)
-    g = _elements()
-    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=_gen(config))
-    d_in, d_out = m.irreps_in.D_from_matrix(g), m.irreps_out.D_from_matrix(g)
+    g = o3_elements()
+    x = m.irreps_in.randn(len(g), -1, dtype=torch.float64, generator=gen(config))
     with torch.no_grad():
-        lhs = m(torch.einsum("nij,nj->ni", d_in, x))
-        rhs = torch.einsum("nij,nj->ni", d_out, m(x))
+        lhs = m(act_on(m.irreps_in, g, x))
+        rhs = act_on(m.irreps_out, g, m(x))
     assert float(rhs.abs().max()) > 0.1
     assert float((lhs - rhs).abs().max()) <= 1e-10
 
@@ -63,7 +38,7 @@ def test_odd_inputs_square_to_even_outputs():
         TensorProductActivation("2x0o", "1x0o")
     with float64():
         m = TensorProductActivation("2x0o + 1x1o", "3x0e + 1x1e + 1x2e")
-    x = m.irreps_in.randn(3, -1, dtype=torch.float64, generator=_gen())
+    x = m.irreps_in.randn(3, -1, dtype=torch.float64, generator=gen())
     torch.testing.assert_close(m(-x), m(x), atol=1e-14, rtol=0)
 
 
@@ -89,8 +64,8 @@ def test_unit_second_moment_at_init(residual):
     moments = []
     for seed in range(8):
         with torch.no_grad():
-            m.linear.weight.copy_(torch.randn(m.linear.weight.shape, generator=_gen(seed)))  # a fresh init
-            y = m(m.irreps_in.randn(1000, -1, dtype=torch.float64, generator=_gen(seed)))
+            m.linear.weight.copy_(torch.randn(m.linear.weight.shape, generator=gen(seed)))  # a fresh init
+            y = m(m.irreps_in.randn(1000, -1, dtype=torch.float64, generator=gen(seed)))
         moments.append(torch.stack([y[:, s].pow(2).mean() for s in m.irreps_out.slices()]))
     moments = torch.stack(moments).mean(0)
     assert ((moments > 0.75) & (moments < 1.25)).all(), moments
@@ -100,11 +75,8 @@ def test_gradients_finite_at_zero_and_double_backward():
     with float64():
         m = TensorProductActivation("2x0e + 2x1o + 1x2e", "2x0e + 1x1o + 1x2e + 1x1e")
     x = torch.zeros(3, m.irreps_in.dim, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(m(x).pow(2).sum() + m(x).sum(), x, create_graph=True)
-    assert torch.isfinite(grad).all()
-    (grad2,) = torch.autograd.grad(grad.pow(2).sum() + grad.sum(), x)
-    assert torch.isfinite(grad2).all()
-    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=_gen(), requires_grad=True)
+    assert_finite_gradients(m, x)
+    x = m.irreps_in.randn(2, -1, dtype=torch.float64, generator=gen(), requires_grad=True)
     assert torch.autograd.gradgradcheck(m, (x,))
     m(x).pow(2).sum().backward()
     assert m.linear.weight.grad.abs().sum() > 0
@@ -113,7 +85,7 @@ def test_gradients_finite_at_zero_and_double_backward():
 def test_float32_and_compile_fullgraph_matches_eager():
     torch.manual_seed(0)
     m = TensorProductActivation("2x0e + 1x1o", "2x0e + 1x1o")
-    x = torch.randn(5, m.irreps_in.dim, generator=_gen())
+    x = torch.randn(5, m.irreps_in.dim, generator=gen())
     assert m(x).dtype == torch.float32 and m(x[0]).shape == (m.irreps_out.dim,)
     compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
     with torch.no_grad():

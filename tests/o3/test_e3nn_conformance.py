@@ -3,10 +3,10 @@
 e3nn is a test-only dependency; these tests are skipped when it is not installed.
 """
 
-import contextlib
 
 import pytest
 import torch
+from _equivariance_helpers import float64, gen
 
 from steertorch import o3
 
@@ -15,29 +15,14 @@ e3nn_o3 = pytest.importorskip("e3nn.o3")
 NORMALIZATIONS = ["integral", "component", "norm"]
 
 
-@contextlib.contextmanager
-def float64_default():
-    """e3nn builds some constants in the default dtype: compute its references in float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("normalization", NORMALIZATIONS)
 def test_spherical_harmonics_equal_e3nn(normalization, normalize):
     ls = list(range(12))  # e3nn's generated polynomials stop at l = 11
-    x = torch.randn(200, 3, generator=_gen(), dtype=torch.float64)
+    x = torch.randn(200, 3, generator=gen(), dtype=torch.float64)
     x = torch.cat([x, torch.eye(3, dtype=torch.float64), -torch.eye(3, dtype=torch.float64)])  # the axes too
     ours = o3.spherical_harmonics(ls, x, normalize=normalize, normalization=normalization)
-    with float64_default():
+    with float64():
         ref = e3nn_o3.spherical_harmonics(ls, x, normalize=normalize, normalization=normalization)
     assert ours.shape == ref.shape
     i = 0
@@ -48,8 +33,8 @@ def test_spherical_harmonics_equal_e3nn(normalization, normalize):
 
 
 def test_spherical_harmonics_irreps_strings_equal_e3nn():
-    x = torch.randn(20, 3, generator=_gen(1), dtype=torch.float64)
-    with float64_default():
+    x = torch.randn(20, 3, generator=gen(1), dtype=torch.float64)
+    with float64():
         ref = e3nn_o3.spherical_harmonics("1o + 3o + 2e", x, normalize=True)
     assert torch.allclose(o3.spherical_harmonics("1o + 3o + 2e", x), ref, atol=1e-13)
 
@@ -59,7 +44,7 @@ def test_wigner_3j_equal_e3nn():
     for l1 in range(7):
         for l2 in range(7):
             for l3 in range(abs(l1 - l2), min(l1 + l2, 6) + 1):
-                with float64_default():
+                with float64():
                     ref = e3nn_o3.wigner_3j(l1, l2, l3)
                 ours = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
                 assert float((ours - ref).abs().max()) < 1e-12, (l1, l2, l3)
@@ -70,25 +55,25 @@ def test_wigner_3j_equal_e3nn():
 @pytest.mark.parametrize("l", [0, 1, 2, 3, 5, 8])
 def test_wigner_D_equals_e3nn_euler_angles(l):
     """e3nn takes Euler angles (matrix_to_angles is its own convention); both give the same matrix."""
-    R = o3.rand_matrix(32, generator=_gen(2), dtype=torch.float64)
-    with float64_default():
+    R = o3.rand_matrix(32, generator=gen(2), dtype=torch.float64)
+    with float64():
         ref = e3nn_o3.wigner_D(l, *e3nn_o3.matrix_to_angles(R))
     assert float((o3.wigner_D(l, R) - ref).abs().max()) < 1e-10
 
 
 def test_degree_one_is_the_matrix_in_both_libraries():
-    R = o3.rand_matrix(8, generator=_gen(3), dtype=torch.float64)
-    with float64_default():
+    R = o3.rand_matrix(8, generator=gen(3), dtype=torch.float64)
+    with float64():
         ref = e3nn_o3.wigner_D(1, *e3nn_o3.matrix_to_angles(R))
     assert torch.equal(o3.wigner_D(1, R), R)
     assert float((ref - R).abs().max()) < 1e-12
 
 
 def test_e3nn_harmonics_are_equivariant_with_our_wigner_D():
-    x = torch.randn(50, 3, generator=_gen(4), dtype=torch.float64)
-    R = o3.rand_matrix(generator=_gen(5), dtype=torch.float64)
+    x = torch.randn(50, 3, generator=gen(4), dtype=torch.float64)
+    R = o3.rand_matrix(generator=gen(5), dtype=torch.float64)
     for l in range(12):
-        with float64_default():
+        with float64():
             y = e3nn_o3.spherical_harmonics(l, x, normalize=True)
             y_rot = e3nn_o3.spherical_harmonics(l, x @ R.T, normalize=True)
         assert float((y_rot - y @ o3.wigner_D(l, R).T).abs().max()) < 1e-12, l

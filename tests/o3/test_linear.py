@@ -3,35 +3,10 @@ per-sample weights), normalisation at init, gradients, torch.compile and bad inp
 
 import pytest
 import torch
+from _equivariance_helpers import check_irreps_equivariant, gen
 
 from steertorch import o3
-from steertorch.group import o3_group
 from steertorch.o3 import Irreps, Linear, load_e3nn_state_dict
-from steertorch.testing import assert_equivariant
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _elements(n=6, seed=0):
-    """Random O(3) elements in float64: rotations, rotoreflections (det -1) and the inversion -I."""
-    R = o3.rand_matrix(n, generator=_gen(seed), dtype=torch.float64)
-    sign = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(n)[:n]
-    return torch.cat([R * sign[:, None, None], -torch.eye(3, dtype=torch.float64)[None]])
-
-
-def _rep(irreps):
-    irreps = Irreps(irreps)
-    return lambda g: irreps.D_from_matrix(g)
-
-
-def check_equivariant(fn, irreps_in, irreps_out, inputs):
-    reps_in = [None if r is None else _rep(r) for r in irreps_in]
-    with torch.no_grad():
-        return assert_equivariant(fn, o3_group(), reps_in, [_rep(irreps_out)], inputs=inputs, elements=_elements(),
-                                  atol=1e-10)
-
 
 CASES = {
     "mixed": ("4x0e + 2x1o + 0o + 3x2e + 1o", "3x0e + 2x1o + 2x0o + 2e + 1e"),  # 1e output has no input
@@ -53,24 +28,24 @@ def test_equivariance(name, biases):
     if biases:
         with torch.no_grad():
             lin.bias.normal_()  # zero at init: make it count
-    x = lin.irreps_in.randn(4, -1, generator=_gen(1), dtype=torch.float64)
-    assert check_equivariant(lin, [lin.irreps_in], lin.irreps_out, [x]) <= 1e-10
+    x = lin.irreps_in.randn(4, -1, generator=gen(1), dtype=torch.float64)
+    assert check_irreps_equivariant(lin, [lin.irreps_in], lin.irreps_out, [x]) <= 1e-10
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_equivariance_per_sample_weights(name):
     lin = _linear(name, shared_weights=False)
     assert not lin.internal_weights
-    x = lin.irreps_in.randn(4, -1, generator=_gen(1), dtype=torch.float64)
-    w = torch.randn(4, lin.weight_numel, generator=_gen(2), dtype=torch.float64)
-    err = check_equivariant(lambda a, b: lin(a, b), [lin.irreps_in, None], lin.irreps_out, [x, w])
+    x = lin.irreps_in.randn(4, -1, generator=gen(1), dtype=torch.float64)
+    w = torch.randn(4, lin.weight_numel, generator=gen(2), dtype=torch.float64)
+    err = check_irreps_equivariant(lambda a, b: lin(a, b), [lin.irreps_in, None], lin.irreps_out, [x, w])
     assert err <= 1e-10
 
 
 def test_equivariance_with_explicit_instructions():
     lin = Linear("2x0e + 2x1o + 1o", "3x1o + 0e", instructions=[(1, 0), (2, 0), (0, 1)]).double()
-    x = lin.irreps_in.randn(4, -1, generator=_gen(1), dtype=torch.float64)
-    assert check_equivariant(lin, [lin.irreps_in], lin.irreps_out, [x]) <= 1e-10
+    x = lin.irreps_in.randn(4, -1, generator=gen(1), dtype=torch.float64)
+    assert check_irreps_equivariant(lin, [lin.irreps_in], lin.irreps_out, [x]) <= 1e-10
 
 
 def test_bias_only_on_scalars_and_outputs_without_input_are_zero():
@@ -89,7 +64,7 @@ TOL = {torch.float32: 1e-6, torch.float64: 1e-12}
 def _compare(ours, theirs, dtype, **kwargs):
     assert str(ours.irreps_in) == str(theirs.irreps_in) and str(ours.irreps_out) == str(theirs.irreps_out)
     assert ours.weight_numel == theirs.weight_numel
-    x = ours.irreps_in.randn(10, -1, generator=_gen(3), dtype=dtype)
+    x = ours.irreps_in.randn(10, -1, generator=gen(3), dtype=dtype)
     with torch.no_grad():
         out, ref = ours(x, **kwargs), theirs(x, **kwargs)
     assert out.dtype == dtype
@@ -126,7 +101,7 @@ def test_per_sample_weights_match_e3nn():
     e3o = pytest.importorskip("e3nn.o3")
     theirs = e3o.Linear(*CASES["mixed"], shared_weights=False)
     ours = _linear("mixed", shared_weights=False)
-    w = torch.randn(10, ours.weight_numel, generator=_gen(4), dtype=torch.float64)
+    w = torch.randn(10, ours.weight_numel, generator=gen(4), dtype=torch.float64)
     assert _compare(ours, theirs, torch.float64, weight=w) <= 1e-12
 
 
@@ -144,7 +119,7 @@ def test_output_has_unit_second_moment(normalization):
     torch.manual_seed(0)
     irreps_in, irreps_out = Irreps("32x0e + 16x1o + 8x2e + 16x0e"), Irreps("16x0e + 16x1o + 16x2e")
     lin = Linear(irreps_in, irreps_out)
-    x = irreps_in.randn(2000, -1, normalization=normalization, generator=_gen(1))
+    x = irreps_in.randn(2000, -1, normalization=normalization, generator=gen(1))
     with torch.no_grad():
         out = lin(x)
     for (_, ir), s in zip(irreps_out, irreps_out.slices()):
@@ -157,7 +132,7 @@ def test_output_has_unit_second_moment(normalization):
 def test_double_backward_through_linear():
     torch.manual_seed(0)
     lin = Linear("0e + 1o + 2e", "2x0e + 2x1o + 2x2e", biases=True)  # energy: the invariant |output|^2
-    pos = torch.randn(5, 3, generator=_gen(1))
+    pos = torch.randn(5, 3, generator=gen(1))
     pos[0] = 0.0  # a zero-length vector
     pos.requires_grad_(True)
     energy = lin(o3.spherical_harmonics("0e + 1o + 2e", pos, normalization="component")).pow(2).sum()

@@ -1,13 +1,12 @@
 """Tensor products: O(3) equivariance (improper elements included), e3nn conformance, normalisation at init,
 gradients (double backward, zero-length vectors), torch.compile, bad input and ``right``."""
 
-import contextlib
 
 import pytest
 import torch
+from _equivariance_helpers import check_irreps_equivariant, default_dtype, gen
 
 from steertorch import o3
-from steertorch.group import o3_group
 from steertorch.o3 import (
     ElementwiseTensorProduct,
     FullTensorProduct,
@@ -17,43 +16,6 @@ from steertorch.o3 import (
     TensorSquare,
     load_e3nn_state_dict,
 )
-from steertorch.testing import assert_equivariant
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    """Modules build their Clebsch-Gordan buffers in the default dtype: build float64 modules under float64."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _elements(n=6, seed=0):
-    """Random O(3) elements in float64: rotations, rotoreflections (det -1) and the inversion -I."""
-    R = o3.rand_matrix(n, generator=_gen(seed), dtype=torch.float64)
-    sign = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(n)[:n]
-    return torch.cat([R * sign[:, None, None], -torch.eye(3, dtype=torch.float64)[None]])
-
-
-def _rep(irreps):
-    irreps = Irreps(irreps)
-    return lambda g: irreps.D_from_matrix(g)
-
-
-def check_equivariant(fn, irreps_in, irreps_out, inputs):
-    """max |f(D_in(g) x) - D_out(g) f(x)| over random O(3) elements; ``None`` marks an invariant input (weights)."""
-    reps_in = [None if r is None else _rep(r) for r in irreps_in]
-    with torch.no_grad():
-        return assert_equivariant(fn, o3_group(), reps_in, [_rep(irreps_out)], inputs=inputs, elements=_elements(),
-                                  atol=1e-10)
-
 
 # ----------------------------------------------------------------------------- a product in every mode
 IN1 = "3x0e + 3x1o + 2x2e"
@@ -103,7 +65,7 @@ VARIANTS = list(_variants())
 
 
 def _inputs(tp, batch=4, seed=0, dtype=torch.float64):
-    g = _gen(seed)
+    g = gen(seed)
     x = tp.irreps_in1.randn(batch, -1, generator=g, dtype=dtype)
     if isinstance(tp, TensorSquare):
         return [x]
@@ -116,7 +78,7 @@ def test_equivariance_shared_weights(name):
         tp = _variants()[name]()
     ins = _inputs(tp)
     irreps_in = [tp.irreps_in1] if len(ins) == 1 else [tp.irreps_in1, tp.irreps_in2]
-    err = check_equivariant(tp, irreps_in, tp.irreps_out, ins)
+    err = check_irreps_equivariant(tp, irreps_in, tp.irreps_out, ins)
     assert err <= 1e-10
 
 
@@ -126,9 +88,9 @@ def test_equivariance_per_sample_weights(name):
         tp = _variants()[name](shared_weights=False)
     assert not tp.internal_weights and tp.weight_numel > 0
     ins = _inputs(tp)
-    w = torch.randn(4, tp.weight_numel, generator=_gen(5), dtype=torch.float64)
+    w = torch.randn(4, tp.weight_numel, generator=gen(5), dtype=torch.float64)
     irreps_in = [tp.irreps_in1] if len(ins) == 1 else [tp.irreps_in1, tp.irreps_in2]
-    err = check_equivariant(lambda *a: tp(*a[:-1], weight=a[-1]), irreps_in + [None], tp.irreps_out, ins + [w])
+    err = check_irreps_equivariant(lambda *a: tp(*a[:-1], weight=a[-1]), irreps_in + [None], tp.irreps_out, ins + [w])
     assert err <= 1e-10
 
 
@@ -137,7 +99,7 @@ def test_equivariance_each_mode_alone(mode):
     instr = [ins for ins in ALL_MODES if ins[3] == mode]
     with default_dtype(torch.float64):
         tp = TensorProduct(IN1, IN2, OUT, instr)
-    err = check_equivariant(tp, [IN1, IN2], OUT, _inputs(tp))
+    err = check_irreps_equivariant(tp, [IN1, IN2], OUT, _inputs(tp))
     assert err <= 1e-10
 
 
@@ -273,7 +235,7 @@ def test_per_sample_weights_match_e3nn(name):
     with default_dtype(torch.float64):
         theirs = _e3nn_variants(e3o)[name](shared_weights=False)
         ours = _variants()[name](shared_weights=False)
-    w = torch.randn(10, ours.weight_numel, generator=_gen(3), dtype=torch.float64)
+    w = torch.randn(10, ours.weight_numel, generator=gen(3), dtype=torch.float64)
     assert _compare_with_e3nn(ours, theirs, torch.float64, weight=w) <= 1e-12
 
 
@@ -315,11 +277,11 @@ def test_fully_connected_output_has_unit_second_moment(second):
     torch.manual_seed(0)
     irreps = "16x0e + 16x1o + 16x2e"
     tp = FullyConnectedTensorProduct(irreps, "0e + 1o + 2e", irreps)
-    x = Irreps(irreps).randn(2000, -1, generator=_gen(1))
+    x = Irreps(irreps).randn(2000, -1, generator=gen(1))
     if second == "randn":
-        y = Irreps("0e + 1o + 2e").randn(2000, -1, generator=_gen(2))
+        y = Irreps("0e + 1o + 2e").randn(2000, -1, generator=gen(2))
     else:
-        y = o3.spherical_harmonics("0e + 1o + 2e", torch.randn(2000, 3, generator=_gen(2)), normalization="component")
+        y = o3.spherical_harmonics("0e + 1o + 2e", torch.randn(2000, 3, generator=gen(2)), normalization="component")
     with torch.no_grad():
         moments = _second_moments(tp(x, y), irreps)
     assert all(0.8 < m < 1.2 for m in moments), moments
@@ -346,8 +308,8 @@ def _energy_model():
 
 def test_double_backward_trains_on_forces():
     tp = _energy_model()
-    pos = torch.randn(6, 3, generator=_gen(1), requires_grad=True)
-    x = Irreps("4x0e + 2x1o + 2e").randn(6, -1, generator=_gen(2))
+    pos = torch.randn(6, 3, generator=gen(1), requires_grad=True)
+    x = Irreps("4x0e + 2x1o + 2e").randn(6, -1, generator=gen(2))
     energy = tp(x, o3.spherical_harmonics("0e + 1o + 2e", pos, normalization="component")).sum()
     forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
     loss = forces.pow(2).sum()
@@ -357,10 +319,10 @@ def test_double_backward_trains_on_forces():
 
 def test_gradients_finite_at_zero_length_vector():
     tp = _energy_model()
-    pos = torch.randn(4, 3, generator=_gen(1))
+    pos = torch.randn(4, 3, generator=gen(1))
     pos[0] = 0.0
     pos.requires_grad_(True)
-    x = Irreps("4x0e + 2x1o + 2e").randn(4, -1, generator=_gen(2))
+    x = Irreps("4x0e + 2x1o + 2e").randn(4, -1, generator=gen(2))
     energy = tp(x, o3.spherical_harmonics("0e + 1o + 2e", pos, normalization="component")).sum()
     forces = -torch.autograd.grad(energy, pos, create_graph=True)[0]
     assert torch.isfinite(forces).all()
@@ -452,7 +414,7 @@ def test_right_is_the_matrix_of_the_first_argument(name):
     ins = _inputs(tp, batch=3)
     if isinstance(tp, TensorSquare):
         x = ins[0]
-        y = tp.irreps_in2.randn(3, -1, generator=_gen(7), dtype=torch.float64)
+        y = tp.irreps_in2.randn(3, -1, generator=gen(7), dtype=torch.float64)
         # the underlying bilinear map B(x, y) = x @ right(y); the square is B(x, x)
         torch.testing.assert_close((x[:, None, :] @ tp.right(x))[:, 0], tp(x), atol=1e-12, rtol=0)
         assert tp.right(y).shape == (3, tp.irreps_in1.dim, tp.irreps_out.dim)
@@ -465,7 +427,7 @@ def test_right_with_per_sample_weights():
     with default_dtype(torch.float64):
         tp = TensorProduct(IN1, IN2, OUT, ALL_MODES, shared_weights=False)
     x, y = _inputs(tp, batch=3)
-    w = torch.randn(3, tp.weight_numel, generator=_gen(4), dtype=torch.float64)
+    w = torch.randn(3, tp.weight_numel, generator=gen(4), dtype=torch.float64)
     torch.testing.assert_close((x[:, None, :] @ tp.right(y, w))[:, 0], tp(x, y, w), atol=1e-12, rtol=0)
 
 
@@ -479,7 +441,7 @@ def test_right_of_a_subclass_with_another_forward_signature():
     with default_dtype(torch.float64):
         sq = Squared("2x0e + 1o", "2x0e + 1o", "3x0e + 1e + 1o",
                      [(0, 0, 0, "uvw", True), (1, 1, 0, "uvw", True), (1, 1, 1, "uvw", True), (0, 1, 2, "uvw", True)])
-    x = sq.irreps_in1.randn(4, -1, generator=_gen(2), dtype=torch.float64)
+    x = sq.irreps_in1.randn(4, -1, generator=gen(2), dtype=torch.float64)
     assert sq.right(x).shape == (4, 5, 9)
     torch.testing.assert_close((x[:, None, :] @ sq.right(x))[:, 0], sq(x), atol=1e-12, rtol=0)
 
@@ -504,8 +466,8 @@ def _fast_pair(**kwargs):
 def test_fast_path_matches_e3nn_with_spherical_harmonics():
     ours, theirs = _fast_pair()
     load_e3nn_state_dict(ours, theirs.state_dict())
-    x = Irreps(FAST_IN1).randn(7, -1, generator=_gen(1), dtype=torch.float64)
-    y = o3.spherical_harmonics(FAST_SH, torch.randn(7, 3, generator=_gen(2), dtype=torch.float64), normalize=True)
+    x = Irreps(FAST_IN1).randn(7, -1, generator=gen(1), dtype=torch.float64)
+    y = o3.spherical_harmonics(FAST_SH, torch.randn(7, 3, generator=gen(2), dtype=torch.float64), normalize=True)
     with torch.no_grad():
         assert _rel_err(ours(x, y), theirs(x, y)) <= 1e-12
         # broadcasting: one y for the whole batch
@@ -514,7 +476,7 @@ def test_fast_path_matches_e3nn_with_spherical_harmonics():
 
 def test_fast_path_per_sample_weights_match_e3nn():
     ours, theirs = _fast_pair(shared_weights=False)
-    w = torch.randn(10, ours.weight_numel, generator=_gen(3), dtype=torch.float64)
+    w = torch.randn(10, ours.weight_numel, generator=gen(3), dtype=torch.float64)
     assert _compare_with_e3nn(ours, theirs, torch.float64, weight=w) <= 1e-12
 
 
@@ -523,7 +485,7 @@ def test_fast_path_equivariant_and_gradcheck():
         tp = FullyConnectedTensorProduct("2x0e + 2x1o + 8x2e", "0e + 1o + 2e", "2x0e + 2x1o + 1x1e + 2x2e")
     assert tp._fast_groups is not None
     assert any(g.d1 * g.d_out * g.n_paths * g.mul1 >= 400 for g in tp._fast_groups)
-    assert check_equivariant(tp, [tp.irreps_in1, tp.irreps_in2], tp.irreps_out, _inputs(tp)) <= 1e-10
+    assert check_irreps_equivariant(tp, [tp.irreps_in1, tp.irreps_in2], tp.irreps_out, _inputs(tp)) <= 1e-10
     x, y = _inputs(tp, batch=2)
     w = tp.weight.detach().clone()
     args = (x.requires_grad_(), y.requires_grad_(), w.requires_grad_())

@@ -16,6 +16,8 @@ from ._dropout import Dropout
 from ._extract import Extract, ExtractIr
 from ._fc import FullyConnectedNet
 from ._field_linear import FieldLinear
+from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
+from ._field_pooling import GroupPooling, NormMaxPool, PointwiseMaxPool2D
 from ._field_type import FieldType
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
@@ -43,6 +45,12 @@ __all__ = [
     "R2ConvTransposed",
     "R3ConvTransposed",
     "FieldLinear",
+    "PointwiseNonLinearity",
+    "NormNonLinearity",
+    "GatedNonLinearity1",
+    "GroupPooling",
+    "PointwiseMaxPool2D",
+    "NormMaxPool",
     "LiftingConv2d",
     "GroupConv2d",
 ]
