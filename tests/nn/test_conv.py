@@ -3,27 +3,11 @@ import torch
 
 from steertorch.gspaces import flipRot2dOnR2, octaOnR3, rot2dOnR2, rot3dOnR3
 from steertorch.nn import FieldLinear, FieldType, R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
+from steertorch.testing import field_equivariance_error, grid_symmetries
 
 torch.set_num_threads(1)
 F64 = torch.float64
 
-
-def _grid_elements(gs):
-    """Elements whose action on the plane / space is a signed permutation (exact on the grid)."""
-    g = gs.fibergroup
-    if g.is_finite:
-        els = g.elements()
-        m = gs.basespace_action(els)
-        keep = ((m - m.round()).abs() < 1e-12).flatten(1).all(1)
-        return [e for e, k in zip(els, keep) if k]
-    if gs.dimensionality == 3:
-        return [m.to(F64) for m in octaOnR3().basespace_action(octaOnR3().fibergroup.elements())]
-    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=F64)
-    els = [torch.eye(2, dtype=F64), rot, rot @ rot, rot.T]
-    if g.name == "O(2)":
-        flip = torch.diag(torch.tensor([1.0, -1.0], dtype=F64))
-        els += [e @ flip for e in els]
-    return els
 
 
 def _types(gs):
@@ -39,15 +23,6 @@ def _types(gs):
             FieldType(gs, [gs.irrep(1, 1), gs.irrep(0, 0), gs.irrep(1, 3), gs.irrep(1, 0)]))
 
 
-def _equivariance_error(conv, x, elements):
-    y = conv(x)
-    err = 0.0
-    for g in elements:
-        lhs = conv(conv.in_type.transform(x, g))
-        rhs = conv.out_type.transform(y, g)
-        err = max(err, float((lhs - rhs).detach().abs().max()) / float(y.detach().abs().max()))
-    return err
-
 
 GSPACES_2D = [rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(8), rot2dOnR2(-1), flipRot2dOnR2(-1)]
 
@@ -60,7 +35,7 @@ def test_r2conv_equivariant_on_grid_symmetries(gs):
     with torch.no_grad():
         conv.bias.normal_()
     x = torch.randn(2, it.size, 9, 9, dtype=F64)
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 @pytest.mark.parametrize("gs", [rot2dOnR2(8), flipRot2dOnR2(-1)], ids=lambda g: g.name)
@@ -69,8 +44,8 @@ def test_r2conv_equivariant_float32(gs):
     it, ot = _types(gs)
     conv = R2Conv(it, ot, 3, padding=1)
     x = torch.randn(2, it.size, 8, 8)
-    els = [e.float() if e.is_floating_point() else e for e in _grid_elements(gs)]
-    assert _equivariance_error(conv, x, els) <= 1e-5
+    els = [e.float() if e.is_floating_point() else e for e in grid_symmetries(gs)]
+    assert field_equivariance_error(conv, x, els) <= 1e-5
 
 
 def test_equivariance_check_detects_a_plain_kernel():
@@ -85,7 +60,7 @@ def test_equivariance_check_detects_a_plain_kernel():
     plain.in_type, plain.out_type = it, ot
     x = torch.randn(1, it.size, 7, 7, dtype=F64)
     with torch.no_grad():
-        assert _equivariance_error(plain, x, _grid_elements(gs)) > 1e-2
+        assert field_equivariance_error(plain, x, grid_symmetries(gs)) > 1e-2
 
 
 @pytest.mark.parametrize("kw,size", [(dict(stride=2, padding=1), 11), (dict(dilation=2, padding=2), 9),
@@ -101,7 +76,7 @@ def test_r2conv_stride_padding_dilation_groups(kw, size):
     y = conv(x)
     ref = torch.nn.Conv2d(it.size, ot.size, 3, bias=False, **kw)
     assert y.shape == ref(x.float()).shape
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_r3conv_float32_and_state_dict_round_trip():
@@ -111,8 +86,8 @@ def test_r3conv_float32_and_state_dict_round_trip():
     ot = FieldType(gs, [gs.irrep(1), gs.irrep(0)])
     conv = R3Conv(it, ot, 3, padding=1)
     x = torch.randn(1, it.size, 5, 5, 5)
-    els = [e.float() for e in _grid_elements(gs)[::5]]
-    assert _equivariance_error(conv, x, els) <= 1e-5
+    els = [e.float() for e in grid_symmetries(gs)[::5]]
+    assert field_equivariance_error(conv, x, els) <= 1e-5
     other = R3Conv(it, ot, 3, padding=1)
     assert set(conv.state_dict()) == {"expansion.weights", "bias"}
     other.load_state_dict(conv.state_dict())
@@ -129,7 +104,7 @@ def test_rings_sigma_and_cutoff_options():
     assert fewer.weights.numel() < default.weights.numel() < rings.weights.numel()
     x = torch.randn(1, it.size, 9, 9, dtype=F64)
     for conv in (fewer, rings):
-        assert _equivariance_error(conv.to(F64), x, _grid_elements(gs)) <= 1e-10
+        assert field_equivariance_error(conv.to(F64), x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_r2conv_groups_blocks_are_independent():
@@ -149,7 +124,7 @@ def test_r3conv_so3_irreps_octahedral_rotations():
     ot = FieldType(gs, [gs.irrep(2), gs.irrep(1), gs.irrep(0), gs.irrep(1)])
     conv = R3Conv(it, ot, 3, padding=1).to(F64)
     x = torch.randn(1, it.size, 5, 5, 5, dtype=F64)
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_r3conv_octahedral_fields():
@@ -159,7 +134,7 @@ def test_r3conv_octahedral_fields():
     ot = FieldType(gs, [gs.regular_repr, gs.trivial_repr])
     conv = R3Conv(it, ot, 3, padding=1).to(F64)
     x = torch.randn(1, it.size, 5, 5, 5, dtype=F64)
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 @pytest.mark.parametrize("gs", [flipRot2dOnR2(4), rot2dOnR2(-1)], ids=lambda g: g.name)
@@ -169,7 +144,7 @@ def test_r2conv_transposed_equivariant(gs):
     conv = R2ConvTransposed(it, ot, 4, stride=2, padding=1).to(F64)
     x = torch.randn(2, it.size, 5, 5, dtype=F64)
     assert conv(x).shape[-2:] == (10, 10)
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_r3conv_transposed_equivariant():
@@ -179,7 +154,7 @@ def test_r3conv_transposed_equivariant():
     ot = FieldType(gs, [gs.irrep(2), gs.irrep(1)])
     conv = R3ConvTransposed(it, ot, 3, padding=1).to(F64)
     x = torch.randn(1, it.size, 4, 4, 4, dtype=F64)
-    assert _equivariance_error(conv, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) <= 1e-10
 
 
 @pytest.mark.parametrize("cls,d", [(R2Conv, 2), (R2ConvTransposed, 2), (R3Conv, 3)])

@@ -3,35 +3,12 @@ import torch
 
 from steertorch.gspaces import flipRot2dOnR2, rot2dOnR2
 from steertorch.nn import FieldType, GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
+from steertorch.testing import field_equivariance_error, grid_symmetries
 
 torch.set_num_threads(1)
 F64 = torch.float64
 
 
-def _grid_elements(gs):
-    """Elements acting on the plane by signed permutations (90-degree rotations, axis flips): exact on the grid."""
-    g = gs.fibergroup
-    if g.is_finite:
-        els = g.elements()
-        m = gs.basespace_action(els)
-        keep = ((m - m.round()).abs() < 1e-12).flatten(1).all(1)
-        return [e for e, k in zip(els, keep) if k]
-    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=F64)
-    els = [torch.eye(2, dtype=F64), rot, rot @ rot, rot.T]
-    if g.name == "O(2)":
-        flip = torch.diag(torch.tensor([1.0, -1.0], dtype=F64))
-        els += [e @ flip for e in els]
-    return els
-
-
-def _equivariance_error(module, x, elements):
-    y = module(x)
-    err = 0.0
-    for g in elements:
-        lhs = module(module.in_type.transform(x, g))
-        rhs = module.out_type.transform(y, g)
-        err = max(err, float((lhs - rhs).detach().abs().max()) / float(y.detach().abs().max()))
-    return err
 
 
 FINITE = [rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(8)]
@@ -45,8 +22,8 @@ def _irrep_type(gs):
 
 
 def test_grid_elements_cover_the_grid_symmetries():
-    assert len(_grid_elements(rot2dOnR2(8))) == 4
-    assert len(_grid_elements(flipRot2dOnR2(4))) == 8
+    assert len(grid_symmetries(rot2dOnR2(8))) == 4
+    assert len(grid_symmetries(flipRot2dOnR2(4))) == 8
 
 
 @pytest.mark.parametrize("gs", FINITE, ids=lambda g: g.name)
@@ -56,7 +33,7 @@ def test_pointwise_equivariant(gs, function):
     ft = FieldType(gs, [gs.regular_repr, gs.trivial_repr, gs.regular_repr])
     act = PointwiseNonLinearity(ft, function)
     x = torch.randn(2, ft.size, 6, 6, dtype=F64)
-    assert _equivariance_error(act, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_pointwise_values_and_callable():
@@ -72,7 +49,7 @@ def test_pointwise_accepts_quotient_and_trivial_of_continuous():
     quotient = gs.fibergroup.quotient_representation(gs.fibergroup.subgroup("C4")[0])
     act = PointwiseNonLinearity(FieldType(gs, [quotient, gs.regular_repr]))
     x = torch.randn(1, 10, 4, 4, dtype=F64)
-    assert _equivariance_error(act, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) <= 1e-10
     so2 = rot2dOnR2(-1)
     PointwiseNonLinearity(FieldType(so2, [so2.trivial_repr] * 3))
 
@@ -94,7 +71,7 @@ def test_equivariance_check_detects_pointwise_relu_on_an_irrep():
     act = PointwiseNonLinearity(FieldType(gs, [gs.regular_repr]))
     act.in_type = act.out_type = FieldType(gs, [gs.irrep(1), gs.irrep(1)])
     x = torch.randn(1, 4, 6, 6, dtype=F64)
-    assert _equivariance_error(act, x, _grid_elements(gs)) > 1e-2
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) > 1e-2
 
 
 def test_float32():
@@ -105,7 +82,7 @@ def test_float32():
         x = torch.randn(2, act.in_type.size, 6, 6)
         y = act(x)
         assert y.dtype == torch.float32 and torch.isfinite(y).all()
-        assert _equivariance_error(act, x, [e.float() for e in _grid_elements(gs)]) <= 1e-5
+        assert field_equivariance_error(act, x, [e.float() for e in grid_symmetries(gs)]) <= 1e-5
 
 
 def test_pointwise_checks_channels():
@@ -125,7 +102,7 @@ def test_norm_equivariant(gs, function):
         with torch.no_grad():
             act.bias.uniform_(-0.5, 1.0)
     x = torch.randn(2, ft.size, 6, 6, dtype=F64)
-    assert _equivariance_error(act, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_norm_values():
@@ -181,7 +158,7 @@ def test_gated_equivariant(gs, drop_gates):
         act.bias.normal_()
     assert act.out_type.size == (ft.size - 3 if drop_gates else ft.size)
     x = torch.randn(2, ft.size, 6, 6, dtype=F64)
-    assert _equivariance_error(act, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_gated_values_default_gates():

@@ -10,35 +10,12 @@ from steertorch.nn import (
     PointwiseNonLinearity,
     R2Conv,
 )
+from steertorch.testing import field_equivariance_error, grid_symmetries
 
 torch.set_num_threads(1)
 F64 = torch.float64
 
 
-def _grid_elements(gs):
-    """Elements acting on the plane by signed permutations (90-degree rotations, axis flips): exact on the grid."""
-    g = gs.fibergroup
-    if g.is_finite:
-        els = g.elements()
-        m = gs.basespace_action(els)
-        keep = ((m - m.round()).abs() < 1e-12).flatten(1).all(1)
-        return [e for e, k in zip(els, keep) if k]
-    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=F64)
-    els = [torch.eye(2, dtype=F64), rot, rot @ rot, rot.T]
-    if g.name == "O(2)":
-        flip = torch.diag(torch.tensor([1.0, -1.0], dtype=F64))
-        els += [e @ flip for e in els]
-    return els
-
-
-def _equivariance_error(module, x, elements):
-    y = module(x)
-    err = 0.0
-    for g in elements:
-        lhs = module(module.in_type.transform(x, g))
-        rhs = module.out_type.transform(y, g)
-        err = max(err, float((lhs - rhs).detach().abs().max()) / float(y.detach().abs().max()))
-    return err
 
 
 FINITE = [rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(8)]
@@ -55,7 +32,7 @@ def test_group_pooling_invariant(gs):
     n = gs.fibergroup.order
     assert torch.equal(y[:, 0], x[:, :n].amax(1)) and torch.equal(y[:, 1], x[:, n])
     assert torch.equal(y[:, 2], x[:, n + 1:].amax(1))
-    assert _equivariance_error(pool, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(pool, x, grid_symmetries(gs)) <= 1e-10
     # fibre-only action: exactly invariant for every group element, not only the grid's
     for g in gs.fibergroup.elements():
         assert torch.equal(pool(ft.transform_fibers(x, g)), y)
@@ -88,7 +65,7 @@ def test_pointwise_max_pool_equivariant(gs, kernel, stride, padding, size):
     x = torch.randn(2, ft.size, size, size, dtype=F64)
     y = pool(x)
     assert torch.equal(y, torch.nn.functional.max_pool2d(x, kernel, stride, padding))
-    assert _equivariance_error(pool, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(pool, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_pointwise_max_pool_errors():
@@ -110,7 +87,7 @@ def test_norm_max_pool_equivariant(gs):
         ft = FieldType(gs, [gs.irrep(1, 1), gs.irrep(1, 0), gs.irrep(1, 2)])
     pool = NormMaxPool(ft, 2)
     x = torch.randn(2, ft.size, 8, 8, dtype=F64)
-    assert _equivariance_error(pool, x, _grid_elements(gs)) <= 1e-10
+    assert field_equivariance_error(pool, x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_norm_max_pool_values_and_gradient():
@@ -154,7 +131,7 @@ def _check_stack(model, t0, x, gs):
     y = model(x)
     assert y.shape == (2, 3, 5, 5)
     pooled = y.mean((2, 3))
-    for g in _grid_elements(gs):
+    for g in grid_symmetries(gs):
         yg = model(t0.transform(x, g))
         # the output fields are trivial: the map moves with the input, the globally pooled vector is invariant
         assert float((yg - model[-1].out_type.transform(y, g)).abs().max()) <= 1e-10 * float(y.abs().max())

@@ -14,5 +14,13 @@ True
 """
 
 from ._equivariance import CARTESIAN_POINTS, assert_equivariant, equivariance_error, random_elements
+from ._grid import field_equivariance_error, grid_symmetries
 
-__all__ = ["assert_equivariant", "equivariance_error", "random_elements", "CARTESIAN_POINTS"]
+__all__ = [
+    "assert_equivariant",
+    "equivariance_error",
+    "random_elements",
+    "CARTESIAN_POINTS",
+    "grid_symmetries",
+    "field_equivariance_error",
+]
