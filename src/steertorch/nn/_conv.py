@@ -56,6 +56,16 @@ def _invariant_basis(rep: Representation) -> torch.Tensor:
     return e
 
 
+def _register_invariant_bias(module: nn.Module, out_type: FieldType, bias: bool) -> None:
+    """A learnable bias on the invariant directions of ``out_type`` only (``module.bias``; None if there are none)."""
+    e = torch.block_diag(*[_invariant_basis(r) for r in out_type.representations]) if bias else None
+    if e is not None and e.shape[1]:
+        module.register_buffer("_bias_expansion", e, persistent=False)
+        module.bias = nn.Parameter(torch.zeros(e.shape[1]))
+    else:
+        module.register_parameter("bias", None)
+
+
 class _BasisExpansion(nn.Module):
     r"""Learnable steerable kernel ``[groups, C_out_g, C_in_g, P]`` from basis coefficients.
 
@@ -259,15 +269,7 @@ class _RdConv(nn.Module):
 
         points = grid_points(self.kernel_size, d, self.dilation, dtype=torch.float64)
         self.expansion = _BasisExpansion(in_g, out_g, points, basis_fn, groups)
-        if bias:
-            e = torch.block_diag(*[_invariant_basis(r) for r in out_type.representations])
-            if e.shape[1]:
-                self.register_buffer("_bias_expansion", e, persistent=False)
-                self.bias = nn.Parameter(torch.zeros(e.shape[1]))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("bias", None)
+        _register_invariant_bias(self, out_type, bias)
         self._cache: tuple | None = None
         if initialize:
             self.expansion.reset_parameters()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..kernels import kernel_basis
-from ._conv import _BasisExpansion, _invariant_basis
+from ._conv import _BasisExpansion, _register_invariant_bias
 from ._field_type import FieldType
 
 __all__ = ["FieldLinear"]
@@ -50,15 +50,7 @@ class FieldLinear(nn.Module):
             return kernel_basis(gspace, rep_i, rep_o, radii=[0.0], sigma=0.6)
 
         self.expansion = _BasisExpansion(in_type, out_type, points, basis_fn, 1)
-        if bias:
-            e = torch.block_diag(*[_invariant_basis(r) for r in out_type.representations])
-            if e.shape[1]:
-                self.register_buffer("_bias_expansion", e, persistent=False)
-                self.bias = nn.Parameter(torch.zeros(e.shape[1]))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("bias", None)
+        _register_invariant_bias(self, out_type, bias)
         if initialize:
             self.expansion.reset_parameters()
 

@@ -72,7 +72,25 @@ class GroupPooling(nn.Module):
         return f"{self.in_type!r}"
 
 
-class PointwiseMaxPool2D(nn.Module):
+class _WindowPool2D(nn.Module):
+    """Shared window arguments of the 2D pooling modules (as ``max_pool2d``); the output type is the input type."""
+
+    def _set_window(self, in_type: FieldType, kernel_size: _Int2, stride: _Int2 | None, padding: _Int2,
+                    dilation: _Int2, ceil_mode: bool) -> None:
+        self.in_type = in_type
+        self.out_type = in_type
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}")
+
+
+class PointwiseMaxPool2D(_WindowPool2D):
     r"""Channel-wise spatial max pooling (``torch.nn.functional.max_pool2d``) on permutation fields.
 
     Equivariant to the grid's symmetries (90-degree rotations, flips) when the pooling windows tile the grid
@@ -96,24 +114,14 @@ class PointwiseMaxPool2D(nn.Module):
         super().__init__()
         _check_type(in_type, "PointwiseMaxPool2D")
         _check_permutation_fields(in_type, "PointwiseMaxPool2D")
-        self.in_type = in_type
-        self.out_type = in_type
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = ceil_mode
+        self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "PointwiseMaxPool2D")
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
-    def extra_repr(self) -> str:
-        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")
 
-
-class NormMaxPool(nn.Module):
+class NormMaxPool(_WindowPool2D):
     r"""Per field and window, keep the field vector at the location of largest norm:
     :math:`y_i(q) = x_i(p^*)`, :math:`p^* = \arg\max_{p \in W(q)} |x_i(p)|`.
 
@@ -136,13 +144,7 @@ class NormMaxPool(nn.Module):
                  dilation: _Int2 = 1, ceil_mode: bool = False) -> None:
         super().__init__()
         _check_type(in_type, "NormMaxPool")
-        self.in_type = in_type
-        self.out_type = in_type
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = ceil_mode
+        self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,7 +159,3 @@ class NormMaxPool(nn.Module):
         ho, wo = where.shape[2:]
         where = where.index_select(1, fidx).reshape(b, c, ho * wo)
         return x.reshape(b, c, h * w).gather(2, where).reshape(b, c, ho, wo)
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")

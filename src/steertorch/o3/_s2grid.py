@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 
+from ..group._fourier import _check_last
 from ._spherical_harmonics import _NORMALIZATIONS, spherical_harmonics
 
 __all__ = ["s2_grid", "SphericalFourierTransform", "sphere_fourier"]
@@ -171,15 +172,6 @@ class SphericalFourierTransform:
     def __repr__(self) -> str:
         return (f"SphericalFourierTransform(band_limit={self.band_limit}, normalization={self.normalization!r}, "
                 f"grid={self.grid_size})")
-
-
-def _check_last(x: torch.Tensor, n: int, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != n:
-        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"expected {what}: a tensor [..., {n}], got {shape}")
-    if not x.is_floating_point():
-        x = x.to(torch.get_default_dtype())
-    return x
 
 
 @functools.lru_cache(maxsize=32)
