@@ -98,6 +98,10 @@ class NBodyBatch:
     ``[S*N, 1]``, ``target`` ``[S*N, 3]`` the positions at the target frame, ``edge_index``
     ``[2, S*N*(N-1)]`` (``[source, target]``, every ordered pair within a system), ``batch``
     ``[S*N]``, ``num_graphs`` ``S``.
+
+    >>> b = nbody_batch(num_systems=2, num_particles=5)
+    >>> b.pos.shape, b.edge_index.shape, b.num_graphs
+    (torch.Size([10, 3]), torch.Size([2, 40]), 2)
     """
 
     pos: torch.Tensor

@@ -41,6 +41,15 @@ def to_pyg(graph: Graph) -> Any:
     """A ``torch_geometric.data.Data`` with the graph's tensors (and its ``batch`` vector).
 
     Raises ImportError when PyTorch Geometric is not installed.
+
+    >>> from steertorch.graph import Graph
+    >>> g = Graph(pos=torch.zeros(2, 3), edge_index=torch.tensor([[0], [1]]))
+    >>> try:
+    ...     data = to_pyg(g)
+    ... except ImportError:  # without torch_geometric
+    ...     data = None
+    >>> data is None or data.num_nodes == 2
+    True
     """
     try:
         from torch_geometric.data import Data

@@ -54,6 +54,11 @@ class FiniteGroup(Group):
 
     ``matrices[0]`` must be the identity. Irreps are supplied by subclasses
     (``_irrep_labels`` / ``_build_irrep``).
+
+    >>> from steertorch.group import cyclic_group
+    >>> G = cyclic_group(4)
+    >>> isinstance(G, FiniteGroup), G.order, G.compose(G.elements()[1], G.elements()[3]).item()
+    (True, 4, 0)
     """
 
     is_finite = True

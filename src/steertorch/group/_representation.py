@@ -190,7 +190,14 @@ class Representation:
 
 
 def directsum(*reps: Representation, name: str | None = None) -> Representation:
-    r"""The direct sum :math:`\rho_1 \oplus \rho_2 \oplus \dots` (block diagonal)."""
+    r"""The direct sum :math:`\rho_1 \oplus \rho_2 \oplus \dots` (block diagonal).
+
+    >>> from steertorch.group import so2_group
+    >>> G = so2_group()
+    >>> rho = directsum(G.irrep(0), G.irrep(1), G.irrep(1))
+    >>> rho.size, rho.multiplicity(1)
+    (5, 2)
+    """
     if not reps:
         raise ValueError("directsum needs at least one representation")
     irreps = [psi for r in reps for psi in r.irreps]

@@ -36,6 +36,12 @@ def harmonics(d: int, jmax: int, unit: torch.Tensor) -> torch.Tensor:
 
     Component normalisation: each component has mean square 1 on the unit sphere. The zero vector maps to
     0 for J >= 1 (and 1 for J = 0).
+
+    >>> import torch
+    >>> harmonics(2, 2, torch.tensor([[1.0, 0.0]])).shape  # frequencies 0, 1, 2 on the circle: 1 + 2 + 2
+    torch.Size([1, 5])
+    >>> harmonics(3, 1, torch.tensor([[0.0, 0.0, 1.0]])).shape  # degrees 0, 1 on the sphere: 1 + 3
+    torch.Size([1, 4])
     """
     if d == 2:
         h = circular_harmonics(list(range(jmax + 1)), unit, normalize=False)

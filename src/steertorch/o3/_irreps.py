@@ -108,7 +108,11 @@ class Irrep(tuple):
 
 
 class MulIr(tuple):
-    """``mul x ir``: a multiplicity and an irrep."""
+    """``mul x ir``: a multiplicity and an irrep.
+
+    >>> MulIr(3, "1o"), MulIr(3, "1o").dim
+    (3x1o, 9)
+    """
 
     def __new__(cls, mul: int, ir: Irrep | str | tuple | None = None) -> MulIr:
         if ir is None:

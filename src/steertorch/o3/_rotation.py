@@ -55,7 +55,15 @@ def _tolerance(dtype: torch.dtype) -> float:
 
 
 def check_orthogonal(m: torch.Tensor, n: int = 3, what: str = "orthogonal matrices") -> torch.Tensor:
-    """Raise ``ValueError`` unless ``m`` is a batch ``[..., n, n]`` of orthogonal matrices; return it."""
+    """Raise ``ValueError`` unless ``m`` is a batch ``[..., n, n]`` of orthogonal matrices; return it.
+
+    >>> check_orthogonal(-torch.eye(3)).shape
+    torch.Size([3, 3])
+    >>> check_orthogonal(2 * torch.eye(3))
+    Traceback (most recent call last):
+    ...
+    ValueError: expected orthogonal matrices (R R^T = I), but R R^T - I has entries up to 3
+    """
     if not isinstance(m, torch.Tensor) or m.dim() < 2 or m.shape[-2:] != (n, n):
         shape = list(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
         raise ValueError(f"expected {what} of shape [..., {n}, {n}], got {shape}")

@@ -42,6 +42,14 @@ from ._wigner import wigner_3j
 __all__ = ["TensorProduct", "FullyConnectedTensorProduct", "Instruction"]
 
 Instruction = namedtuple("Instruction", "i_in1 i_in2 i_out connection_mode has_weight path_weight path_shape")
+Instruction.__doc__ = """One path ``irreps_in1[i_in1] x irreps_in2[i_in2] -> irreps_out[i_out]`` of a
+:class:`TensorProduct` (e3nn's fields): its connection mode, whether it is weighted, its normalisation factor
+and weight shape.
+
+>>> tp = FullyConnectedTensorProduct("2x0e", "0e", "3x0e")
+>>> tp.instructions[0].connection_mode, tp.instructions[0].path_shape
+('uvw', (2, 1, 3))
+"""
 
 _UV_MODES = ("uvw", "uvu", "uvv", "uvuv", "uvu<v", "u<vw")
 _MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
