@@ -15,10 +15,26 @@ from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
 from ._dropout import Dropout
 from ._extract import Extract, ExtractIr
 from ._fc import FullyConnectedNet
+from ._field_avg_pooling import (
+    PointwiseAvgPool2D,
+    PointwiseAvgPool3D,
+    PointwiseAvgPoolAntialiased2D,
+    PointwiseAvgPoolAntialiased3D,
+)
+from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, InnerBatchNorm, NormBatchNorm
+from ._field_containers import RestrictionModule, SequentialModule
 from ._field_linear import FieldLinear
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
-from ._field_pooling import GroupPooling, NormMaxPool, PointwiseMaxPool2D
+from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
 from ._field_type import FieldType
+from ._field_upsampling import R2Upsampling, R3Upsampling
+from ._fourier_nonlinearity import (
+    FourierELU,
+    FourierPointwise,
+    InducedNormNonLinearity,
+    QuotientFourierPointwise,
+    TensorProductNonLinearity,
+)
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
 from ._norm_activation import NormActivation
@@ -51,6 +67,26 @@ __all__ = [
     "GroupPooling",
     "PointwiseMaxPool2D",
     "NormMaxPool",
+    "PointwiseMaxPool3D",
+    "NormPool",
+    "PointwiseAvgPool2D",
+    "PointwiseAvgPool3D",
+    "PointwiseAvgPoolAntialiased2D",
+    "PointwiseAvgPoolAntialiased3D",
+    "R2Upsampling",
+    "R3Upsampling",
     "LiftingConv2d",
     "GroupConv2d",
+    "InnerBatchNorm",
+    "NormBatchNorm",
+    "IIDBatchNorm2d",
+    "IIDBatchNorm3d",
+    "GNormBatchNorm",
+    "RestrictionModule",
+    "SequentialModule",
+    "FourierPointwise",
+    "FourierELU",
+    "QuotientFourierPointwise",
+    "InducedNormNonLinearity",
+    "TensorProductNonLinearity",
 ]

@@ -2,22 +2,34 @@ r"""Pooling of grid feature fields ``[B, C, *spatial]`` (escnn's names).
 
 - :class:`GroupPooling`: max over the channels of each permutation field (regular, quotient) -> one invariant
   (trivial) channel per field.
-- :class:`PointwiseMaxPool2D`: spatial max pooling channel by channel (fields with permutation representations).
-- :class:`NormMaxPool`: spatial max pooling that keeps, per field and window, the vector with the largest norm.
+- :class:`NormPool`: the norm of each field's vector -> one invariant (trivial) channel per field, any field type.
+- :class:`PointwiseMaxPool2D` / :class:`PointwiseMaxPool3D`: spatial max pooling channel by channel (fields with
+  permutation representations).
+- :class:`NormMaxPool`: spatial max pooling (2D or 3D) that keeps, per field and window, the vector with the largest
+  norm.
+
+Window geometry: a grid symmetry (quarter turn, flip, octahedral rotation) maps the set of pooling windows onto itself
+(so these modules are exactly equivariant under it) when, along every axis, the windows sit symmetrically about the
+grid's centre: ``(n + 2 * padding - dilation * (kernel_size - 1) - 1) % stride == 0`` for the axis length n, the same
+arguments on the axes the symmetry exchanges (``ceil_mode`` then changes nothing). Otherwise the windows are
+shifted against the flipped grid and equivariance holds only approximately (as for a strided convolution).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._field_nonlinearity import _check_input, _field_index, is_permutation_representation
+from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType
 
-__all__ = ["GroupPooling", "PointwiseMaxPool2D", "NormMaxPool"]
+__all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "NormMaxPool"]
 
-_Int2 = int | tuple[int, int]
+_IntN = int | tuple[int, ...]
+_MAX_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def _check_type(in_type: FieldType, who: str, dims: int | None = 2) -> None:
@@ -25,6 +37,25 @@ def _check_type(in_type: FieldType, who: str, dims: int | None = 2) -> None:
         raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
     if dims is not None and in_type.gspace.dimensionality != dims:
         raise ValueError(f"{who}: needs a G-space on R^{dims}, got {in_type.gspace.name}")
+
+
+def _ntuple(value: object, d: int, what: str, who: str, ok: Callable[[object], bool], requirement: str) -> tuple:
+    """``value`` repeated d times (a number) or as a tuple (a tuple / list of d entries), each passing ``ok``; else
+    ``ValueError`` saying ``what`` must be ``requirement``."""
+    t = tuple(value) if isinstance(value, tuple | list) else (value,) * d
+    if len(t) != d or not all(ok(v) for v in t):
+        raise ValueError(f"{who}: {what} must be {requirement} or {d} of them, got {value!r}")
+    return t
+
+
+def _is_int_at_least(minimum: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _squared_norms(x: torch.Tensor, field_index: torch.Tensor, n_fields: int) -> torch.Tensor:
+    """``[B, n_fields, *spatial]``: per field and point, the sum of the squares of the field's channels."""
+    out = torch.zeros(x.shape[0], n_fields, *x.shape[2:], dtype=x.dtype, device=x.device)
+    return out.index_add_(1, field_index.to(x.device), x * x)
 
 
 def _check_permutation_fields(in_type: FieldType, who: str) -> None:
@@ -72,11 +103,46 @@ class GroupPooling(nn.Module):
         return f"{self.in_type!r}"
 
 
-class _WindowPool2D(nn.Module):
-    """Shared window arguments of the 2D pooling modules (as ``max_pool2d``); the output type is the input type."""
+class NormPool(nn.Module):
+    r"""The norm of each field: :math:`y_i(p) = |x_i(p)| = \sqrt{\textstyle\sum_{c \in i} x_c(p)^2}`, one invariant
+    scalar per field.
 
-    def _set_window(self, in_type: FieldType, kernel_size: _Int2, stride: _Int2 | None, padding: _Int2,
-                    dilation: _Int2, ceil_mode: bool) -> None:
+    Invariant because every field representation is orthogonal (:math:`|\rho_i(g) v| = |v|`), so any field type is
+    allowed. ``out_type`` has one trivial field per input field. The squared norm is floored at 1e-24 before the
+    square root (as :class:`NormNonLinearity`), so the output is 1e-12 instead of 0 at a zero vector and gradients
+    (first and second) are finite there.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(-1)
+    >>> pool = NormPool(FieldType(gs, [gs.irrep(1), gs.irrep(0)]))
+    >>> x = torch.tensor([3.0, 4.0, -2.0]).view(1, 3, 1, 1)
+    >>> pool(x).flatten().tolist()
+    [5.0, 2.0]
+    """
+
+    def __init__(self, in_type: FieldType) -> None:
+        super().__init__()
+        _check_type(in_type, "NormPool", dims=None)
+        self.in_type = in_type
+        self.out_type = FieldType(in_type.gspace, [in_type.gspace.trivial_repr] * len(in_type))
+        self.register_buffer("field_index", _field_index(in_type), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(self.in_type, x, "NormPool")
+        return _squared_norms(x, self.field_index, len(self.in_type)).clamp(min=_EPS).sqrt()
+
+    def extra_repr(self) -> str:
+        return f"{self.in_type!r}"
+
+
+class _WindowPool(nn.Module):
+    """Shared window arguments of the 2D / 3D pooling modules (as ``max_pool2d`` / ``max_pool3d``; ``dilation=None``
+    for windows without dilation, as ``avg_pool2d``); the output type is the input type."""
+
+    def _set_window(self, in_type: FieldType, kernel_size: _IntN, stride: _IntN | None, padding: _IntN,
+                    dilation: _IntN | None, ceil_mode: bool) -> None:
+        self.dims = in_type.gspace.dimensionality
         self.in_type = in_type
         self.out_type = in_type
         self.kernel_size = kernel_size
@@ -86,11 +152,30 @@ class _WindowPool2D(nn.Module):
         self.ceil_mode = ceil_mode
 
     def extra_repr(self) -> str:
-        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}")
+        dilation = "" if self.dilation is None else f", dilation={self.dilation}"
+        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                f"{dilation}")
 
 
-class PointwiseMaxPool2D(_WindowPool2D):
+class _PointwiseMaxPool(_WindowPool):
+    """Channel-wise max pooling on permutation fields over a G-space on R^d, d = ``dims_required`` (per subclass)."""
+
+    dims_required = 2
+
+    def __init__(self, in_type: FieldType, kernel_size: _IntN, stride: _IntN | None = None, padding: _IntN = 0,
+                 dilation: _IntN = 1, ceil_mode: bool = False) -> None:
+        super().__init__()
+        who = type(self).__name__
+        _check_type(in_type, who, dims=self.dims_required)
+        _check_permutation_fields(in_type, who)
+        self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(self.in_type, x, type(self).__name__)
+        return _MAX_POOL[self.dims](x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class PointwiseMaxPool2D(_PointwiseMaxPool):
     r"""Channel-wise spatial max pooling (``torch.nn.functional.max_pool2d``) on permutation fields.
 
     Equivariant to the grid's symmetries (90-degree rotations, flips) when the pooling windows tile the grid
@@ -109,19 +194,32 @@ class PointwiseMaxPool2D(_WindowPool2D):
     torch.Size([1, 8, 3, 3])
     """
 
-    def __init__(self, in_type: FieldType, kernel_size: _Int2, stride: _Int2 | None = None, padding: _Int2 = 0,
-                 dilation: _Int2 = 1, ceil_mode: bool = False) -> None:
-        super().__init__()
-        _check_type(in_type, "PointwiseMaxPool2D")
-        _check_permutation_fields(in_type, "PointwiseMaxPool2D")
-        self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "PointwiseMaxPool2D")
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    dims_required = 2
 
 
-class NormMaxPool(_WindowPool2D):
+class PointwiseMaxPool3D(_PointwiseMaxPool):
+    r"""Channel-wise spatial max pooling (``torch.nn.functional.max_pool3d``) on permutation fields over a 3D G-space.
+
+    Equivariant to the grid's symmetries (the 24 octahedral rotations, flips) under the window condition of the
+    module docstring (e.g. ``kernel_size = stride`` dividing the grid size, or odd sizes with centred windows). Fields
+    must act by permutation matrices (``ValueError`` otherwise).
+
+    Args:
+        in_type: the input :class:`FieldType` over a 3D G-space (also the output type).
+        kernel_size, stride (default ``kernel_size``), padding, dilation, ceil_mode: as ``max_pool3d``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import octaOnR3
+    >>> gs = octaOnR3()
+    >>> pool = PointwiseMaxPool3D(FieldType(gs, [gs.regular_repr]), 2)
+    >>> pool(torch.randn(1, 24, 4, 4, 4)).shape
+    torch.Size([1, 24, 2, 2, 2])
+    """
+
+    dims_required = 3
+
+
+class NormMaxPool(_WindowPool):
     r"""Per field and window, keep the field vector at the location of largest norm:
     :math:`y_i(q) = x_i(p^*)`, :math:`p^* = \arg\max_{p \in W(q)} |x_i(p)|`.
 
@@ -129,8 +227,9 @@ class NormMaxPool(_WindowPool2D):
     to ties in the norm. Gradients flow to the selected vectors only.
 
     Args:
-        in_type: the input :class:`FieldType` over a 2D G-space (also the output type).
-        kernel_size, stride (default ``kernel_size``), padding, dilation, ceil_mode: as ``max_pool2d``.
+        in_type: the input :class:`FieldType` over a 2D or 3D G-space (also the output type).
+        kernel_size, stride (default ``kernel_size``), padding, dilation, ceil_mode: as ``max_pool2d`` /
+            ``max_pool3d``.
 
     >>> import torch
     >>> from steertorch.gspaces import rot2dOnR2
@@ -140,22 +239,21 @@ class NormMaxPool(_WindowPool2D):
     torch.Size([1, 3, 3, 3])
     """
 
-    def __init__(self, in_type: FieldType, kernel_size: _Int2, stride: _Int2 | None = None, padding: _Int2 = 0,
-                 dilation: _Int2 = 1, ceil_mode: bool = False) -> None:
+    def __init__(self, in_type: FieldType, kernel_size: _IntN, stride: _IntN | None = None, padding: _IntN = 0,
+                 dilation: _IntN = 1, ceil_mode: bool = False) -> None:
         super().__init__()
-        _check_type(in_type, "NormMaxPool")
+        _check_type(in_type, "NormMaxPool", dims=None)
         self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "NormMaxPool")
-        b, c, h, w = x.shape
-        nf = len(self.in_type)
+        b, c = x.shape[:2]
         fidx = self.field_index.to(x.device)
         with torch.no_grad():
-            sq = torch.zeros(b, nf, h, w, dtype=x.dtype, device=x.device).index_add_(1, fidx, x * x)
-            _, where = F.max_pool2d(sq, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                                    return_indices=True)  # [B, nf, Ho, Wo], indices into h * w
-        ho, wo = where.shape[2:]
-        where = where.index_select(1, fidx).reshape(b, c, ho * wo)
-        return x.reshape(b, c, h * w).gather(2, where).reshape(b, c, ho, wo)
+            sq = _squared_norms(x, fidx, len(self.in_type))
+            _, where = _MAX_POOL[self.dims](sq, self.kernel_size, self.stride, self.padding, self.dilation,
+                                            self.ceil_mode, return_indices=True)  # [B, nf, *out], flat indices
+        out = where.shape[2:]
+        where = where.index_select(1, fidx).reshape(b, c, -1)
+        return x.reshape(b, c, -1).gather(2, where).reshape(b, c, *out)
