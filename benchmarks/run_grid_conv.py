@@ -12,8 +12,11 @@ For each it prints: construction time, cold (a fresh Python process, nothing cac
 warm (same layer built again in this process), the train-mode forward+backward time of the steerable layer
 (kernel expansion included), of a plain ``Conv2d`` / ``Conv3d`` with the same shapes (weights requiring grad)
 and the forward time of the exported plain conv vs the plain conv. Timings are interleaved round-robin in the
-same process and reported as best / median ms. escnn is not installed here: its figures below are the
-reference numbers from the project's notes (shared/ANCHORS.md), labelled as such.
+same process and reported as best / median ms. Where escnn is installed (``pip install escnn --no-deps`` plus
+``lie_learn joblib pymanopt autograd`` works without a Fortran compiler: py3nj is optional, escnn then computes
+SO(3) Clebsch-Gordan coefficients numerically and caches them on disk), the same layer is built and timed with
+escnn in the same run (cold construction in a fresh process as well, interleaved timings); otherwise the
+reference numbers from the project's notes (shared/ANCHORS.md) are printed, labelled as such.
 
 Targets: construction < 0.2 s; train fwd+bwd no slower than escnn; exported conv within 5% of plain conv.
 """
@@ -66,11 +69,51 @@ def build(name: str):
     raise ValueError(f"unknown case {name!r}")
 
 
-def cold_build(name: str) -> float:
+def build_escnn(name: str):
+    """(escnn layer, its input FieldType) for a case name (the same layer as :func:`build`)."""
+    import escnn.gspaces as egs
+    import escnn.nn as enn
+
+    if name in ("C8 regular x16", "GroupConv2d C8 x16"):
+        gs = egs.rot2dOnR2(8)
+        ft = enn.FieldType(gs, 16 * [gs.regular_repr])
+        return enn.R2Conv(ft, ft, 5, padding=2), ft
+    if name == "D4 regular x16":
+        gs = egs.flipRot2dOnR2(4)
+        ft = enn.FieldType(gs, 16 * [gs.regular_repr])
+        return enn.R2Conv(ft, ft, 5, padding=2), ft
+    if name == "SO(2) k<=3 x8":
+        gs = egs.rot2dOnR2(-1)
+        ft = enn.FieldType(gs, [gs.irrep(k) for k in range(4) for _ in range(8)])
+        return enn.R2Conv(ft, ft, 5, padding=2), ft
+    if name == "SO(3) l<=2 x4":
+        gs = egs.rot3dOnR3()
+        ft = enn.FieldType(gs, [gs.irrep(lv) for lv in range(3) for _ in range(4)])
+        return enn.R3Conv(ft, ft, 3, padding=1), ft
+    raise ValueError(f"unknown case {name!r}")
+
+
+def have_escnn() -> bool:
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import escnn.nn  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def cold_build(name: str, library: str = "steertorch") -> float:
     """Construction time of ``name`` in a fresh process (the imports excluded)."""
+    if library == "steertorch":
+        imports, fn = "import steertorch.nn, steertorch.gspaces, steertorch.kernels", "build"
+    else:
+        imports, fn = "import warnings; warnings.simplefilter('ignore'); import escnn.nn, escnn.gspaces", "build_escnn"
     code = (f"import sys, time, torch; torch.set_num_threads({THREADS}); sys.path.insert(0, {sys.path[0]!r}); "
-            "import run_grid_conv as b; import steertorch.nn, steertorch.gspaces, steertorch.kernels; "
-            f"t = time.perf_counter(); b.build({name!r}); print(time.perf_counter() - t)")
+            f"import run_grid_conv as b; {imports}; "
+            f"t = time.perf_counter(); b.{fn}({name!r}); print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -101,6 +144,10 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {THREADS} threads, batch {BATCH}, float32; times best / median ms "
           f"over {args.rounds} interleaved rounds")
+    escnn = have_escnn()
+    if escnn:
+        import escnn as escnn_module
+        print(f"escnn {escnn_module.__version__} measured in the same run")
     for name in args.cases:
         cold = cold_build(name)
         build(name)  # fill this process's caches
@@ -133,7 +180,22 @@ def main() -> None:
         def fwd_plain(plain_mod=plain_mod, x=x) -> None:
             plain_mod(x)
 
-        res = bench({"ours": ours, "plain": plain, "exp": fwd_exported, "pfwd": fwd_plain}, args.rounds)
+        fns = {"ours": ours, "plain": plain, "exp": fwd_exported, "pfwd": fwd_plain}
+        if escnn:
+            import escnn.nn as enn
+
+            cold_e = cold_build(name, "escnn")
+            t = time.perf_counter()
+            e_layer, e_type = build_escnn(name)
+            warm_e = time.perf_counter() - t
+            e_layer.train()
+            e_x = enn.GeometricTensor(x.clone(), e_type)
+
+            def theirs(e_layer=e_layer, e_x=e_x) -> None:
+                e_layer(e_x).tensor.sum().backward()
+
+            fns["escnn"] = theirs
+        res = bench(fns, args.rounds)
         with torch.no_grad():
             t0 = time.perf_counter()
             for _ in range(20):
@@ -147,7 +209,12 @@ def main() -> None:
               f"overhead {res['ours'][0] / res['plain'][0]:.2f}x")
         print(f"  forward: exported {ms(res['exp'])} | plain conv {ms(res['pfwd'])} | "
               f"ratio {res['exp'][0] / res['pfwd'][0]:.3f}")
-        print(f"  escnn (reference figures from ANCHORS.md, not measured here): {ESCNN_REFERENCE[name]}")
+        if escnn:
+            print(f"  escnn: construction cold {1e3 * cold_e:.1f} ms, again in this process {1e3 * warm_e:.1f} ms; "
+                  f"train fwd+bwd {ms(res['escnn'])} | ratio escnn / steertorch "
+                  f"{res['escnn'][0] / res['ours'][0]:.2f}x")
+        else:
+            print(f"  escnn (reference figures from ANCHORS.md, not measured here): {ESCNN_REFERENCE[name]}")
 
 
 if __name__ == "__main__":
