@@ -157,6 +157,19 @@ def test_fourier_identity_function_is_identity_and_normalize():
     assert 0.95 < float(samples.pow(2).mean()) < 1.05
 
 
+@pytest.mark.parametrize("make", [lambda: FourierELU(flipRot2dOnR2(-1), 2, irreps=2),
+                                  lambda: FourierELU(rot3dOnR3(), 1, irreps=1),
+                                  lambda: QuotientFourierPointwise(rot3dOnR3(), "SO2", 1, irreps=2, function="p_elu")],
+                         ids=["O2", "SO3", "SO3/SO2"])
+def test_fourier_built_in_float32_is_exact_in_float64(make):
+    """Built with the float32 default dtype, then used in float64: the grid is still float64, so the grid
+    symmetries stay exact (a float32 grid gave 6e-8)."""
+    act = make().to(F64)
+    gs = act.in_type.gspace
+    x = torch.randn(1, act.in_type.size, *([3] * gs.dimensionality), dtype=F64)
+    assert field_equivariance_error(act, x, grid_symmetries(gs)) <= 1e-10
+
+
 def test_fourier_float32_and_shapes():
     act = FourierELU(rot2dOnR2(-1), 2, 1, N=8)  # built with float32 default
     x = torch.randn(3, act.in_type.size, 5, 6)

@@ -131,7 +131,14 @@ def _band_limit(group: Group, irreps: Sequence[IrreducibleRepresentation]) -> in
 def _group_grid(group: Group, band_limit: int | None, N: int | None, degree: int | None, grid: object,
                 who: str, degree_factor: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The grid ``(elements, weights)`` on G (``None`` for a finite group: all its elements); default SO(3) degree
-    ``degree_factor * band_limit``."""
+    ``degree_factor * band_limit``. Built in float64 whatever the default dtype: a float32 grid would make the
+    module exact only to float32 rounding even for the grid's own elements (after ``.double()``)."""
+    with float64_default():
+        return _group_grid_f64(group, band_limit, N, degree, grid, who, degree_factor)
+
+
+def _group_grid_f64(group: Group, band_limit: int | None, N: int | None, degree: int | None, grid: object,
+                    who: str, degree_factor: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     if group.is_finite:
         if N is not None or degree is not None or grid is not None:
             raise ValueError(f"{who}: {group.name} is finite, its grid is all of its elements; do not pass N, degree "
