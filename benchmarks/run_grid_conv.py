@@ -212,7 +212,7 @@ def main() -> None:
         if escnn:
             print(f"  escnn: construction cold {1e3 * cold_e:.1f} ms, again in this process {1e3 * warm_e:.1f} ms; "
                   f"train fwd+bwd {ms(res['escnn'])} | ratio escnn / steertorch "
-                  f"{res['escnn'][0] / res['ours'][0]:.2f}x")
+                  f"{res['escnn'][0] / res['ours'][0]:.2f}x (best) {res['escnn'][1] / res['ours'][1]:.2f}x (median)")
         else:
             print(f"  escnn (reference figures from ANCHORS.md, not measured here): {ESCNN_REFERENCE[name]}")
 
