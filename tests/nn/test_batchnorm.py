@@ -80,7 +80,7 @@ def test_equivariance(training, options):
 def test_output_normalised_in_training(normalization):
     bn = BatchNorm(IRREPS, normalization=normalization).double()
     x = _features(IRREPS, 512, seed=3)
-    y = bn(x)
+    y = bn(x).detach()
     irreps = o3.Irreps(IRREPS)
     for (mul, ir), sl in zip(irreps, irreps.slices()):
         block = y[:, sl].reshape(-1, mul, ir.dim)

@@ -19,6 +19,7 @@ from ._factory import (
 from ._finite import CyclicGroup, DihedralGroup, FiniteGroup
 from ._fourier import GroupFourierTransform, bl_quotient_representation, fourier_transform
 from ._group import Group
+from ._induced import induced_representation
 from ._irrep import IrreducibleRepresentation
 from ._point_groups import (
     PointGroup,
@@ -57,6 +58,7 @@ __all__ = [
     "GroupFourierTransform",
     "fourier_transform",
     "bl_quotient_representation",
+    "induced_representation",
     "PointGroup",
     "tetrahedral_group",
     "octahedral_group",

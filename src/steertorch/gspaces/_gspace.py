@@ -92,6 +92,21 @@ class GSpace:
         """The action on the base space, :math:`M(g)`, as a representation (vector fields)."""
         return _basespace_rep(self)
 
+    def induced_repr(self, subgroup_id: str | Group, repr: Representation) -> Representation:
+        r"""The representation :math:`\mathrm{Ind}_H^G \psi` of the fibre group (finite) induced from a
+        representation ``repr`` of the subgroup H, in the coset basis (escnn's ``induced_repr``); see
+        :func:`steertorch.group.induced_representation`.
+
+        >>> from steertorch.gspaces import flipRot2dOnR2
+        >>> gs = flipRot2dOnR2(4)
+        >>> sub, _ = gs.restrict("C4")
+        >>> gs.induced_repr("C4", sub.irrep(1)).size
+        4
+        """
+        from ..group import induced_representation
+
+        return induced_representation(self.fibergroup, subgroup_id, repr)
+
     def irrep(self, *label: Hashable) -> IrreducibleRepresentation:
         """The irrep of the fibre group with this label (``gs.irrep(1)``, ``gs.irrep(1, 2)``)."""
         return self.fibergroup.irrep(*label)

@@ -493,8 +493,9 @@ class InducedNormNonLinearity(nn.Module):
     .. math::  v_i \mapsto f(|v_i| - b_\text{field})\, v_i / |v_i|   \quad\text{for each block } v_i
 
     is equivariant for every element (exactly). Fields that are not block permutations in the given basis (an
-    irrep, a change of basis that mixes blocks) are rejected; induced representations decomposed into irreps must be
-    given in their coset basis. The check evaluates :math:`\rho` on all elements (finite groups) or on a quadrature
+    irrep, a change of basis that mixes blocks) are rejected. ``gspace.induced_repr(subgroup_id, psi)`` (or
+    :func:`steertorch.group.induced_representation`) builds induced representations in the coset basis, with
+    ``block_size = psi.size``. The check evaluates :math:`\rho` on all elements (finite groups) or on a quadrature
     plus 8 random elements (continuous groups).
 
     Functions and bias as :class:`NormNonLinearity` (``"n_relu"``, ``"n_sigmoid"``, ``"n_softplus"``, ``"squash"``;
