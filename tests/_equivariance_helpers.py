@@ -27,6 +27,9 @@ __all__ = [
     "fully_connected_edges",
     "act_on",
     "assert_finite_gradients",
+    "grid_gspaces_2d",
+    "grid_gspaces_3d",
+    "mixed_field_type",
 ]
 
 #: ``with float64(): ...`` builds modules (their Clebsch-Gordan / grid buffers follow the default dtype) in float64
@@ -115,3 +118,30 @@ def fully_connected_edges(sizes: Sequence[int]) -> torch.Tensor:
                     dst.append(i)
         start += n
     return torch.tensor([src, dst], dtype=torch.long)
+
+
+def grid_gspaces_2d() -> list:
+    """C4, D4, C8, SO(2), O(2) on the plane: the groups the 2D grid-module tests run over."""
+    from steertorch.gspaces import flipRot2dOnR2, rot2dOnR2
+
+    return [rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(8), rot2dOnR2(-1), flipRot2dOnR2(-1)]
+
+
+def grid_gspaces_3d() -> list:
+    """SO(3), O and Oh on space: the groups the 3D grid-module tests run over."""
+    from steertorch.gspaces import fullOctaOnR3, octaOnR3, rot3dOnR3
+
+    return [rot3dOnR3(), octaOnR3(), fullOctaOnR3()]
+
+
+def mixed_field_type(gs):
+    """Regular + trivial + two irreps for a finite group; irreps of frequency 0, 1, 2 for a continuous one."""
+    from steertorch.nn import FieldType
+
+    g = gs.fibergroup
+    if g.is_finite:
+        irreps = [rho for rho in gs.irreps() if rho.size > 1][:2]
+        return FieldType(gs, [gs.regular_repr, gs.trivial_repr, *irreps])
+    if g.name == "O(2)":
+        return FieldType(gs, [gs.irrep(1, 1), gs.irrep(0, 0), gs.irrep(1, 0), gs.irrep(1, 2)])
+    return FieldType(gs, [gs.irrep(1), gs.irrep(0), gs.irrep(2)])

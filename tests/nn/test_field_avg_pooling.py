@@ -4,9 +4,10 @@ symmetries for any field type, the measured error of a 45-degree rotation, error
 import pytest
 import torch
 import torch.nn.functional as F
-from _equivariance_helpers import default_dtype, gen
+from _equivariance_helpers import default_dtype, gen, grid_gspaces_2d, grid_gspaces_3d
+from _equivariance_helpers import mixed_field_type as field_type
 
-from steertorch.gspaces import flipRot2dOnR2, fullOctaOnR3, octaOnR3, rot2dOnR2, rot3dOnR3
+from steertorch.gspaces import flipRot2dOnR2, octaOnR3, rot2dOnR2
 from steertorch.nn import (
     FieldType,
     PointwiseAvgPool2D,
@@ -20,19 +21,7 @@ from steertorch.testing import field_equivariance_error, grid_symmetries
 torch.set_num_threads(1)
 F64 = torch.float64
 
-GS2 = [rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(8), rot2dOnR2(-1), flipRot2dOnR2(-1)]
-GS3 = [rot3dOnR3(), octaOnR3(), fullOctaOnR3()]
-
-
-def field_type(gs) -> FieldType:
-    """Regular + trivial + two irreps for a finite group; irreps of frequency 0, 1, 2 for a continuous one."""
-    g = gs.fibergroup
-    if g.is_finite:
-        irreps = [rho for rho in gs.irreps() if rho.size > 1][:2]
-        return FieldType(gs, [gs.regular_repr, gs.trivial_repr, *irreps])
-    if g.name == "O(2)":
-        return FieldType(gs, [gs.irrep(1, 1), gs.irrep(0, 0), gs.irrep(1, 0), gs.irrep(1, 2)])
-    return FieldType(gs, [gs.irrep(1), gs.irrep(0), gs.irrep(2)])
+GS2, GS3 = grid_gspaces_2d(), grid_gspaces_3d()
 
 
 def _full_kernel_conv(x, pool):
