@@ -24,6 +24,7 @@ from ._field_avg_pooling import (
 from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, InnerBatchNorm, NormBatchNorm
 from ._field_containers import RestrictionModule, SequentialModule
 from ._field_linear import FieldLinear
+from ._field_misc import ELU, FieldDropout, IdentityModule, MaskModule, PointwiseDropout, ReLU, disk_mask
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
 from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
 from ._field_type import FieldType
@@ -89,4 +90,11 @@ __all__ = [
     "QuotientFourierPointwise",
     "InducedNormNonLinearity",
     "TensorProductNonLinearity",
+    "ReLU",
+    "ELU",
+    "MaskModule",
+    "disk_mask",
+    "FieldDropout",
+    "PointwiseDropout",
+    "IdentityModule",
 ]
