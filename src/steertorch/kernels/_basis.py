@@ -17,6 +17,12 @@ with :math:`C_k` the Clebsch-Gordan coefficients of :math:`\psi_j` in :math:`\ps
 complex-type irreps such as the SO(2) / C_N frequencies k >= 1). These span all equivariant kernels whose
 angular part has frequency at most :math:`J_{max}(r)` on each ring. General representations
 :math:`\rho = Q (\bigoplus \psi) Q^\top` are handled block by block and rotated with their change of basis.
+
+In the irreps bases every basis kernel is nonzero in one (out irrep copy, in irrep copy) block only, and all
+copies of the same pair of irrep labels carry the same block kernels: :meth:`KernelBasis.sample_blocks` returns
+one sampled block basis ``[dim_pair, d_out, d_in, P]`` per pair of labels (the compact form, linear in the
+sizes of the representations instead of quadratic for regular representations), :meth:`KernelBasis.sample` the
+dense rotated kernels ``[dim, out, in, P]``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -77,9 +84,16 @@ class KernelBasis:
     Normalisation: on its ring (:math:`|x| = r`, where the Gaussian is 1) every basis kernel has mean squared
     Frobenius norm 1 over the directions, :math:`\mathbb{E}_{\hat x}\, \|k(r\hat x)\|_F^2 = 1`.
 
-    Build one basis per pair of field representations (cached) and assemble a convolution's kernel from them:
-    the coefficients are stored densely, ``[n_angular, out * in, n_harmonics]``, so one basis for a whole
-    multi-field type grows as the square of its size.
+    Build one basis per pair of field representations (cached) and assemble a convolution's kernel from them.
+    The angular coefficients are kept per pair of irrep labels (``[n_pair, d_out, d_in, n_harmonics]``); the
+    dense rotated coefficients ``[n_angular, out * in, n_harmonics]`` used by :meth:`sample` are built on its
+    first call only (they grow as the square of the representations' sizes).
+
+    Block form (:meth:`sample_blocks`): ``block_labels[p]`` is the pair (out irrep label, in irrep label) of block
+    basis p and ``block_index[k] = (p, j, a, b)`` says that dense basis kernel k is
+    :math:`Q_{out}\, E_{ab}(B_{p,j})\, Q_{in}^\top`: block kernel j of pair p placed at copy a of the out label and
+    copy b of the in label (copies counted in the order of ``rep.irreps``), with :math:`Q'` the changes of basis
+    with columns grouped by label (:meth:`changes_of_basis`).
 
     ``sample(points)`` evaluates all basis kernels at points ``[P, d]`` and returns ``[dim, out, in, P]`` in
     the points' dtype and device; it is differentiable in the points (gradients are finite at x = 0, where
@@ -121,18 +135,33 @@ class KernelBasis:
         self.radii, self.sigmas, self.max_frequencies = radii, sigmas, jmaxs
         self.jmax = max(jmaxs)
 
-        coeffs, ang_attrs = _angular_basis(gspace, in_repr, out_repr, self.jmax)
-        # coeffs [n_ang, out * in, H] float64; ang_attrs[i]["frequency"] = J
-        ring_idx, ang_idx, attrs = [], [], []
+        blocks = _angular_blocks_cached(gspace, in_repr, out_repr, self.jmax)
+        self._angular = blocks
+        # dense order: ring, then angular kernel (harmonic copy, out irrep, in irrep, CG copy x endomorphism);
+        # block order of pair p: ring, then its angular kernels (harmonic copy, CG copy x endomorphism)
+        ring_idx, ang_idx, attrs, index = [], [], [], []
+        pair_rows: list[list[tuple[int, int]]] = [[] for _ in blocks.labels]  # (ring, angular row) per pair
+        pair_pos: dict[tuple[int, int, int], int] = {}
+        for ri, jm in enumerate(jmaxs):
+            for p, freqs in enumerate(blocks.frequencies):
+                for row, f in enumerate(freqs):
+                    if f <= jm:
+                        pair_pos[(p, ri, row)] = len(pair_rows[p])
+                        pair_rows[p].append((ri, row))
         for ri, (r, s, jm) in enumerate(zip(radii, sigmas, jmaxs)):
-            for ai, a in enumerate(ang_attrs):
+            for ai, (a, (p, row, ca, cb)) in enumerate(zip(blocks.attributes, blocks.elements)):
                 if a["frequency"] <= jm:
                     ring_idx.append(ri)
                     ang_idx.append(ai)
                     attrs.append({"radius": r, "sigma": s, **a})
+                    index.append((p, pair_pos[(p, ri, row)], ca, cb))
         self.dim = len(attrs)
         self.attributes = attrs
-        self._coeffs = coeffs
+        self.block_labels: list[tuple] = list(blocks.labels)
+        self.block_index = torch.tensor(index, dtype=torch.long).reshape(-1, 4)
+        self.block_dims = [len(rows) for rows in pair_rows]
+        self._pair_ring_idx = [torch.tensor([r for r, _ in rows], dtype=torch.long) for rows in pair_rows]
+        self._pair_ang_idx = [torch.tensor([a for _, a in rows], dtype=torch.long) for rows in pair_rows]
         self._ring_idx = torch.tensor(ring_idx, dtype=torch.long)
         self._ang_idx = torch.tensor(ang_idx, dtype=torch.long)
         self._radii = torch.tensor(radii, dtype=torch.float64)
@@ -146,50 +175,98 @@ class KernelBasis:
         return (f"KernelBasis({self.gspace.name}: {self.in_repr.name} -> {self.out_repr.name}, dim={self.dim}, "
                 f"radii={self.radii}, max_frequencies={self.max_frequencies})")
 
-    def _tensors(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-        key = (dtype, str(device))
+    def _tensors(self, dtype: torch.dtype, device: torch.device, dense: bool) -> tuple:
+        key = (dtype, str(device), dense)
         if key not in self._constants:
-            self._constants[key] = tuple(
-                t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
-                for t in (self._coeffs, self._ring_idx, self._ang_idx, self._radii, self._inv_two_var)
-            )
+            def cast(t: torch.Tensor) -> torch.Tensor:
+                return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+
+            if dense:
+                coeffs = _angular_basis(self.gspace, self.in_repr, self.out_repr, self.jmax)[0]
+                self._constants[key] = (cast(coeffs), cast(self._ring_idx), cast(self._ang_idx))
+            else:
+                pairs = [(cast(c.reshape(c.shape[0], -1, c.shape[-1])), cast(ri), cast(ai))
+                         for c, ri, ai in zip(self._angular.coefficients, self._pair_ring_idx, self._pair_ang_idx)]
+                self._constants[key] = tuple(pairs)
         return self._constants[key]
 
-    def sample(self, points: torch.Tensor) -> torch.Tensor:
-        """The basis kernels at ``points`` ``[P, d]``: ``[dim, out_size, in_size, P]``."""
+    def _points(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The harmonics ``[P, H]`` and the Gaussian rings ``[rings, P]`` at ``points`` ``[P, d]``."""
         d = self.dimensionality
         if not isinstance(points, torch.Tensor) or points.dim() != 2 or points.shape[1] != d:
             raise ValueError(f"points must be a tensor [P, {d}], got "
                              f"{list(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__}")
-        if not points.is_floating_point():
-            points = points.to(torch.get_default_dtype())
-        coeffs, ring_idx, ang_idx, radii, inv_two_var = self._tensors(points.dtype, points.device)
-        n_pts = points.shape[0]
-        if self.dim == 0:
-            return points.new_zeros(0, self.out_size, self.in_size, n_pts)
         r2 = (points * points).sum(-1)
         nonzero = r2 > _ZERO_RADIUS**2
         r = torch.where(nonzero, r2, torch.ones_like(r2)).sqrt()
         unit = torch.where(nonzero[:, None], points / r[:, None], torch.zeros_like(points))
         r = torch.where(nonzero, r, torch.zeros_like(r))
         y = harmonics(d, self.jmax, unit)  # [P, H]
-        ang = (coeffs.reshape(-1, coeffs.shape[-1]) @ y.T).reshape(coeffs.shape[0], -1, n_pts)  # [n_ang, oi, P]
+        radii = self._radii.to(device=points.device, dtype=points.dtype)
+        inv_two_var = self._inv_two_var.to(device=points.device, dtype=points.dtype)
         # (|x| - r_i)^2 written with |x|^2 so the ring at r = 0 is smooth at the origin
         dist2 = r2[None, :] - 2 * radii[:, None] * r[None, :] + (radii * radii)[:, None]
-        radial = torch.exp(-dist2 * inv_two_var[:, None])  # [rings, P]
-        out = ang.index_select(0, ang_idx) * radial.index_select(0, ring_idx)[:, None, :]
-        return out.reshape(self.dim, self.out_size, self.in_size, n_pts)
+        return y, torch.exp(-dist2 * inv_two_var[:, None])  # [P, H], [rings, P]
+
+    def sample(self, points: torch.Tensor) -> torch.Tensor:
+        """The basis kernels at ``points`` ``[P, d]``: ``[dim, out_size, in_size, P]``."""
+        if isinstance(points, torch.Tensor) and not points.is_floating_point():
+            points = points.to(torch.get_default_dtype())
+        y, radial = self._points(points)
+        n_pts = points.shape[0]
+        if self.dim == 0:
+            return points.new_zeros(0, self.out_size, self.in_size, n_pts)
+        coeffs, ring_idx, ang_idx = self._tensors(points.dtype, points.device, dense=True)
+        return _ring_sample(coeffs, ring_idx, ang_idx, y, radial).reshape(self.dim, self.out_size, self.in_size,
+                                                                            n_pts)
+
+    def changes_of_basis(self) -> tuple[list[tuple], torch.Tensor | None, list[tuple], torch.Tensor | None]:
+        r"""``(out_layout, Q'_out, in_layout, Q'_in)``: the irreps of each representation grouped by label,
+        ``[(label, multiplicity, size), ...]``, and its change of basis with the columns of each label's copies
+        made consecutive (float64, ``None`` for the identity), so that the kernel of block weights is
+        :math:`Q'_{out}\, K_{irreps}\, Q'^\top_{in}` (see :meth:`sample_blocks`)."""
+        return (*_irreps_sorted_basis(self.out_repr), *_irreps_sorted_basis(self.in_repr))
+
+    def sample_blocks(self, points: torch.Tensor) -> list[torch.Tensor]:
+        """The block kernels of every pair of irrep labels ``block_labels[p]`` at ``points`` ``[P, d]``:
+        ``[block_dims[p], d_out, d_in, P]`` each, in the irreps bases (see the class doc for how they make up
+        :meth:`sample`)."""
+        if isinstance(points, torch.Tensor) and not points.is_floating_point():
+            points = points.to(torch.get_default_dtype())
+        y, radial = self._points(points)
+        out = []
+        for (do, di), (coeffs, ring_idx, ang_idx) in zip(self._angular.sizes,
+                                                         self._tensors(points.dtype, points.device, dense=False)):
+            out.append(_ring_sample(coeffs, ring_idx, ang_idx, y, radial).reshape(-1, do, di, points.shape[0]))
+        return out
 
 
-def _angular_basis(gspace: GSpace, in_repr: Representation, out_repr: Representation,
-                   jmax: int) -> tuple[torch.Tensor, list[dict]]:
-    """Coefficients ``[n_ang, out * in, H]`` (float64) of the angular basis kernels on the harmonics of
-    frequencies 0..jmax, and their attributes."""
-    return _angular_basis_cached(gspace, in_repr, out_repr, jmax)
+def _ring_sample(coeffs: torch.Tensor, ring_idx: torch.Tensor, ang_idx: torch.Tensor, y: torch.Tensor,
+                 radial: torch.Tensor) -> torch.Tensor:
+    """``[n, X, P]``: angular kernels ``coeffs`` ``[n_ang, X, H]`` on the harmonics ``y`` ``[P, H]``, picked by
+    ``ang_idx`` and multiplied by the rings ``radial[ring_idx]``."""
+    n_pts = y.shape[0]
+    if ring_idx.numel() == 0:
+        return y.new_zeros(0, coeffs.shape[1], n_pts)
+    ang = (coeffs.reshape(-1, coeffs.shape[-1]) @ y.T).reshape(coeffs.shape[0], -1, n_pts)  # [n_ang, X, P]
+    return ang.index_select(0, ang_idx) * radial.index_select(0, ring_idx)[:, None, :]
+
+
+class _AngularBlocks(NamedTuple):
+    """The angular basis of a pair of representations in block form (float64)."""
+
+    labels: list[tuple]  # (out irrep label, in irrep label) per pair p
+    sizes: list[tuple[int, int]]  # (d_out, d_in) per pair
+    coefficients: list[torch.Tensor]  # [n_p, d_out, d_in, H] per pair: its angular kernels on the harmonics
+    frequencies: list[list[int]]  # J of every angular kernel of a pair
+    attributes: list[dict]  # per dense angular kernel, in the dense order
+    elements: list[tuple[int, int, int, int]]  # per dense angular kernel: (pair p, row in p, out copy, in copy)
+    n_harmonics: int
 
 
 @functools.cache
-def _angular_basis_cached(gspace: GSpace, in_repr: Representation, out_repr: Representation, jmax: int):
+def _angular_blocks_cached(gspace: GSpace, in_repr: Representation, out_repr: Representation,
+                           jmax: int) -> _AngularBlocks:
     d = gspace.dimensionality
     group = gspace.fibergroup
     with float64_default():
@@ -209,38 +286,70 @@ def _angular_basis_cached(gspace: GSpace, in_repr: Representation, out_repr: Rep
                 col += psi.size
         # basis kernels in the irrep bases of in / out, each block computed once per (out, in, harmonic copy)
         in_blocks, out_blocks = _blocks(in_repr), _blocks(out_repr)
+        in_copy, out_copy = _copy_numbers(in_repr), _copy_numbers(out_repr)
+        pair_of: dict = {}
+        labels, sizes, pieces, freqs = [], [], [], []
         block_cache: dict = {}
-        pieces, attrs = [], []
+        attrs, elements = [], []
         for c, (j, psi, sel) in enumerate(copies):
-            for bo, (po, so) in enumerate(out_blocks):
-                for bi, (pi, si) in enumerate(in_blocks):
+            for bo, (po, _) in enumerate(out_blocks):
+                for bi, (pi, _) in enumerate(in_blocks):
                     key = (po.label, pi.label, c)
                     if key not in block_cache:
-                        block_cache[key] = _block(group, po, pi, psi, sel)
-                    blk = block_cache[key]  # [m * E, do, di, H]
+                        blk = _block(group, po, pi, psi, sel)  # [m * E, do, di, H]
+                        row0 = None
+                        if blk is not None:
+                            lab = (po.label, pi.label)
+                            if lab not in pair_of:
+                                pair_of[lab] = len(labels)
+                                labels.append(lab)
+                                sizes.append((po.size, pi.size))
+                                pieces.append([])
+                                freqs.append([])
+                            p = pair_of[lab]
+                            row0 = len(freqs[p])
+                            pieces[p].append(blk)
+                            freqs[p].extend([j] * blk.shape[0])
+                        block_cache[key] = (blk, row0)
+                    blk, row0 = block_cache[key]
                     if blk is None:
                         continue
-                    pieces.append((so, si, blk))
+                    p = pair_of[(po.label, pi.label)]
                     n_endo = psi.endomorphism_dim
                     for t in range(blk.shape[0]):
                         attrs.append({"frequency": j, "harmonic": psi.label, "out_irrep": po.label,
                                       "in_irrep": pi.label, "out_index": bo, "in_index": bi, "cg": t // n_endo,
                                       "endomorphism": t % n_endo})
-        coeffs = torch.zeros(len(attrs), out_repr.size, in_repr.size, total, dtype=torch.float64)
-        row = 0
-        for so, si, blk in pieces:
-            coeffs[row:row + blk.shape[0], so, si] = blk
-            row += blk.shape[0]
-        # rotate to the representations' bases: Q_out K Q_in^T
-        if out_repr.change_of_basis is not None or in_repr.change_of_basis is not None:
-            k = coeffs.permute(0, 3, 1, 2)
-            if out_repr.change_of_basis is not None:
-                k = out_repr.change_of_basis.to(torch.float64) @ k
-            if in_repr.change_of_basis is not None:
-                k = k @ in_repr.change_of_basis.to(torch.float64).T
-            coeffs = k.permute(0, 2, 3, 1)
-        coeffs = coeffs.reshape(len(attrs), out_repr.size * in_repr.size, total).contiguous()
-    return coeffs, attrs
+                        elements.append((p, row0 + t, out_copy[bo], in_copy[bi]))
+        coefficients = [torch.cat(ps, dim=0) for ps in pieces]
+    return _AngularBlocks(labels, sizes, coefficients, freqs, attrs, elements, total)
+
+
+def _angular_basis(gspace: GSpace, in_repr: Representation, out_repr: Representation,
+                   jmax: int) -> tuple[torch.Tensor, list[dict]]:
+    """Coefficients ``[n_ang, out * in, H]`` (float64) of the dense angular basis kernels on the harmonics of
+    frequencies 0..jmax, and their attributes."""
+    return _angular_basis_cached(gspace, in_repr, out_repr, jmax)
+
+
+@functools.cache
+def _angular_basis_cached(gspace: GSpace, in_repr: Representation, out_repr: Representation, jmax: int):
+    blocks = _angular_blocks_cached(gspace, in_repr, out_repr, jmax)
+    in_slices, out_slices = [s for _, s in _blocks(in_repr)], [s for _, s in _blocks(out_repr)]
+    coeffs = torch.zeros(len(blocks.attributes), out_repr.size, in_repr.size, blocks.n_harmonics,
+                         dtype=torch.float64)
+    for k, (a, (p, row, _, _)) in enumerate(zip(blocks.attributes, blocks.elements)):
+        coeffs[k, out_slices[a["out_index"]], in_slices[a["in_index"]]] = blocks.coefficients[p][row]
+    # rotate to the representations' bases: Q_out K Q_in^T
+    if out_repr.change_of_basis is not None or in_repr.change_of_basis is not None:
+        k = coeffs.permute(0, 3, 1, 2)
+        if out_repr.change_of_basis is not None:
+            k = out_repr.change_of_basis.to(torch.float64) @ k
+        if in_repr.change_of_basis is not None:
+            k = k @ in_repr.change_of_basis.to(torch.float64).T
+        coeffs = k.permute(0, 2, 3, 1)
+    coeffs = coeffs.reshape(len(blocks.attributes), out_repr.size * in_repr.size, blocks.n_harmonics).contiguous()
+    return coeffs, blocks.attributes
 
 
 def _block(group, po, pi, psi, sel: torch.Tensor) -> torch.Tensor | None:
@@ -265,6 +374,40 @@ def _blocks(rep: Representation) -> list[tuple]:
         out.append((psi, slice(start, start + psi.size)))
         start += psi.size
     return out
+
+
+def _copy_numbers(rep: Representation) -> list[int]:
+    """For every irrep of ``rep.irreps``: how many irreps with the same label come before it."""
+    seen: dict = {}
+    out = []
+    for psi in rep.irreps:
+        out.append(seen.get(psi.label, 0))
+        seen[psi.label] = out[-1] + 1
+    return out
+
+
+def _irreps_sorted_basis(rep: Representation) -> tuple[list[tuple], torch.Tensor | None]:
+    r"""The irreps of ``rep`` grouped by label: ``[(label, multiplicity, size), ...]`` (labels in the order of
+    their first occurrence in ``rep.irreps``) and the change of basis :math:`Q' = Q\,\Pi` ``[size, size]``
+    (float64) whose columns are those of Q reordered so that the copies of each label are consecutive (copy a of
+    label L at ``offset_L + a * size_L``), so that :math:`\rho(g) = Q' \big(\bigoplus_L I_{m_L} \otimes
+    \psi_L(g)\big) Q'^\top`. ``None`` stands for the identity.
+
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> layout, q = _irreps_sorted_basis(gs.regular_repr)
+    >>> [(m, d) for _, m, d in layout], tuple(q.shape)
+    ([(1, 1), (1, 2), (1, 1)], (4, 4))
+    """
+    order: dict = {}
+    for (psi, sl) in _blocks(rep):
+        order.setdefault(psi.label, (psi.size, []))[1].append(sl)
+    layout = [(label, len(sls), size) for label, (size, sls) in order.items()]
+    perm = [c for _, sls in order.values() for sl in sls for c in range(sl.start, sl.stop)]
+    if rep.change_of_basis is None and perm == list(range(rep.size)):
+        return layout, None
+    q = rep.dense_change_of_basis().to(torch.float64)
+    return layout, q[:, perm].contiguous()
 
 
 def kernel_basis(gspace: GSpace, in_repr: Representation, out_repr: Representation,

@@ -11,13 +11,16 @@ transforms ``y`` by g. The kernel is a learned linear combination of the steerab
 (:func:`steertorch.kernels.kernel_basis`) of every pair (out field, in field), sampled at the kernel's grid
 points (:func:`steertorch.kernels.grid_points`). Fields carrying the same representation share the basis: the
 weights of all pairs with representations :math:`(\rho_a, \rho_b)` form one tensor ``[n_a, n_b, dim]`` and the
-kernel is expanded by one matrix product per distinct pair of representations.
+kernel is expanded by one matrix product per distinct pair of representations (small representations) or per
+pair of irrep labels followed by the changes of basis (large ones, e.g. regular fields of the octahedral and
+icosahedral groups, whose dense sampled basis grows as :math:`|G|^2`; see ``_BasisExpansion``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -66,18 +69,57 @@ def _register_invariant_bias(module: nn.Module, out_type: FieldType, bias: bool)
         module.register_parameter("bias", None)
 
 
+_DENSE_MAX_FLOATS = 1 << 20  # dense bases up to this many floats are always kept (the fastest expansion)
+_COMPACT_RATIO = 4.0  # above it, the compact (block) basis is used when it is this many times smaller
+
+
+class _PairBlocks(NamedTuple):
+    """How the kernel of one pair of representations (a <- b) is expanded."""
+
+    n_o: int  # out fields with representation a (per group)
+    s_o: int
+    n_i: int
+    s_i: int
+    dim: int  # basis kernels kept
+    offset: int  # first weight in the flat parameter
+    row: int  # index of a among the distinct out representations
+    buf: str  # buffer name prefix
+    compact: bool
+    out_layout: tuple  # ((multiplicity, size), ...) per out irrep label, in the order of Q'_out's columns
+    in_layout: tuple
+    pairs: tuple  # ((out label index, in label index, dim_p, d_o, d_i, m_o, m_i, gather offset), ...)
+
+
 class _BasisExpansion(nn.Module):
     r"""Learnable steerable kernel ``[groups, C_out_g, C_in_g, P]`` from basis coefficients.
 
-    For every distinct pair of representations (a, b) with ``n_a`` out fields and ``n_b`` in fields the sampled
-    basis ``[dim, size_a, size_b, P]`` is stored as a buffer and the weights ``[groups, n_a, n_b, dim]`` as
-    one slice of the flat parameter ``weights``; the blocks are concatenated and permuted back to the
-    channel order of the field types with one ``index_select`` per side.
+    For every distinct pair of representations (a, b) with ``n_a`` out fields and ``n_b`` in fields, the weights
+    ``[groups, n_a, n_b, dim]`` are one slice of the flat parameter ``weights`` (the order of
+    :meth:`KernelBasis.sample`'s basis kernels, those with a negligible norm on the grid dropped). The kernel of
+    the pair is built in one of two ways, chosen per pair from the memory they need:
+
+    * compact (the general form): in the irreps bases every basis kernel lives in one (out irrep copy, in irrep
+      copy) block and all copies of the same pair of irrep labels (L_o, L_i) share the block basis
+      ``B_p`` ``[dim_p, d_o, d_i, P]`` (:meth:`KernelBasis.sample_blocks`). One matrix product per label pair,
+      weights ``[groups * n_a * m_o * n_b * m_i, dim_p]`` (gathered from ``weights``) times ``B_p``, gives the
+      kernel in the irreps bases (copies of a label consecutive), which is rotated by the changes of basis:
+      :math:`K = Q'_{out}\, K_{irreps}\, Q'^\top_{in}`. Memory :math:`\sum_p dim_p\, d_o d_i P` plus the
+      two changes of basis: linear in the sizes of regular representations instead of quadratic.
+    * dense: the sampled basis ``[dim, size_a * size_b * P]`` precomputed as the compact expansion of the
+      identity weights, and one matrix product (the fastest for small representations).
+
+    Rule: dense unless its basis has more than ``_DENSE_MAX_FLOATS`` (2^20) floats and more than
+    ``_COMPACT_RATIO`` (4) times the floats of the compact form (``storage`` = ``"dense"`` / ``"compact"``
+    forces one). Both give the same kernel up to rounding. The blocks of all pairs are concatenated and
+    permuted back to the channel order of the field types with one ``index_select`` per side.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, points: torch.Tensor,
-                 basis_fn: Callable[[Representation, Representation], object], groups: int) -> None:
+                 basis_fn: Callable[[Representation, Representation], object], groups: int,
+                 storage: str = "auto") -> None:
         super().__init__()
+        if storage not in ("auto", "dense", "compact"):
+            raise ValueError(f"storage must be 'auto', 'dense' or 'compact', got {storage!r}")
         self.groups = groups
         self.n_points = points.shape[0]
         in_reps, out_reps = _distinct(in_type), _distinct(out_type)
@@ -88,29 +130,56 @@ class _BasisExpansion(nn.Module):
         self.register_buffer("_in_inv", torch.argsort(torch.tensor(in_perm, dtype=torch.long)), persistent=False)
         self._permute_out = out_perm != list(range(len(out_perm)))
         self._permute_in = in_perm != list(range(len(in_perm)))
-        self._blocks: list[tuple[int, int, int, int, int, int, int]] = []  # (n_o, s_o, n_i, s_i, dim, offset, buf)
-        offset = 0
+        self._blocks: list[_PairBlocks] = []
+        offset, n_gather = 0, 0
+        gathers: list[torch.Tensor] = []
         sq_norm_per_out: dict[int, float] = {}
         with float64_default():
             pts = points.to(torch.float64)
             for ai, rep_o in enumerate(out_reps):
                 for rep_i in in_reps:
                     n_o, n_i = _count(out_type, rep_o), _count(in_type, rep_i)
-                    sampled = basis_fn(rep_i, rep_o).sample(pts)  # [dim, so, si, P]
-                    if sampled.shape[0]:
-                        norms = sampled.flatten(1).norm(dim=1)
-                        sampled = sampled[norms > _BASIS_TOL * max(float(norms.max()), 1e-300)]
-                    dim = sampled.shape[0]
-                    name = f"_basis{len(self._blocks)}"
-                    flat = sampled.reshape(dim, rep_o.size * rep_i.size * self.n_points)
-                    # float64 (cast to the weights' dtype on use): a float32 copy is only exact for grid symmetries
-                    # that permute the sample points, not e.g. for the Wigner matrices of SO(3) on the cube
-                    self.register_buffer(name, flat, persistent=False)
-                    self._blocks.append((n_o, rep_o.size, n_i, rep_i.size, dim, offset, ai))
+                    buf = f"_basis{len(self._blocks)}"
+                    basis = basis_fn(rep_i, rep_o)
+                    plan = _compact_plan(basis, pts)
+                    dim = plan["dim"]
+                    # float64 buffers (cast to the weights' dtype on use): a float32 copy is only exact for grid
+                    # symmetries that permute the sample points, not e.g. for the Wigner matrices of SO(3)
+                    dense_floats = dim * rep_o.size * rep_i.size * self.n_points
+                    compact = storage == "compact" or (storage == "auto" and dense_floats > _DENSE_MAX_FLOATS
+                                                       and dense_floats > _COMPACT_RATIO * plan["floats"])
+                    pairs = []
+                    for q, (lo, li, blk, gidx) in enumerate(plan["pairs"]):
+                        (m_o, d_o), (m_i, d_i) = plan["out_layout"][lo], plan["in_layout"][li]
+                        pairs.append((lo, li, blk.shape[0], d_o, d_i, m_o, m_i, n_gather))
+                        if compact:
+                            # flat weight index of (group x out field, out copy, in field, in copy, block kernel)
+                            base = (torch.arange(groups * n_o)[:, None] * n_i + torch.arange(n_i)[None, :]) * dim
+                            gathers.append((offset + base.view(groups * n_o, 1, n_i, 1, 1)
+                                            + gidx.view(1, m_o, 1, m_i, -1)).reshape(-1))
+                            n_gather += gathers[-1].numel()
+                            self.register_buffer(f"{buf}_{q}", blk.reshape(blk.shape[0], -1), persistent=False)
+                    block = _PairBlocks(n_o, rep_o.size, n_i, rep_i.size, dim, offset, ai, buf, compact,
+                                        tuple(plan["out_layout"]), tuple(plan["in_layout"]), tuple(pairs))
+                    if compact:
+                        for side in ("out", "in"):
+                            if plan[f"q_{side}"] is not None:
+                                self.register_buffer(f"{buf}_q{side}", plan[f"q_{side}"], persistent=False)
+                    elif dim:
+                        # the dense basis: the compact expansion of the identity weights (dim x "out field")
+                        eye = torch.eye(dim, dtype=torch.float64)
+                        ws = [eye[:, gidx.reshape(-1)].view(dim, gidx.shape[0], 1, gidx.shape[1], gidx.shape[2])
+                              for _, _, _, gidx in plan["pairs"]]
+                        bs = [blk.reshape(blk.shape[0], -1) for _, _, blk, _ in plan["pairs"]]
+                        kern = _expand_compact(block, ws, bs, plan["q_out"], plan["q_in"], dim, 1, self.n_points)
+                        self.register_buffer(buf, kern.reshape(dim, -1), persistent=False)
+                    self._blocks.append(block)
                     offset += groups * n_o * n_i * dim
                     # expected squared norm of one row of the kernel, summed over in fields, per unit weight var
-                    sq_norm_per_out[ai] = sq_norm_per_out.get(ai, 0.0) + n_i * float((sampled**2).sum()) / rep_o.size
+                    sq_norm_per_out[ai] = sq_norm_per_out.get(ai, 0.0) + n_i * plan["sq_norm"] / rep_o.size
         self.n_weights = offset
+        self.register_buffer("_gather", torch.cat(gathers) if gathers else torch.zeros(0, dtype=torch.long),
+                             persistent=False)
         self._cast_cache: dict = {}
         self.weights = nn.Parameter(torch.zeros(offset))
         self._sq_norm_per_out = sq_norm_per_out
@@ -118,18 +187,24 @@ class _BasisExpansion(nn.Module):
         self.c_out = out_type.size // groups
         self.c_in = in_type.size // groups
 
+    @property
+    def basis_floats(self) -> int:
+        """Number of floats of the stored bases and changes of basis (float64 buffers)."""
+        return sum(b.numel() for name, b in self.named_buffers() if name.startswith("_basis"))
+
     def __getstate__(self) -> dict:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
         state = dict(state)
         state["_cast_cache"] = {}
         return state
 
-    def _basis(self, k: int, dtype: torch.dtype) -> torch.Tensor:
-        """Sampled basis ``k`` in ``dtype`` (the cast copy is kept, keyed by the buffer's storage)."""
-        basis = getattr(self, f"_basis{k}")
+    def _basis(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        """Buffer ``name`` (a basis or change of basis) in ``dtype`` (the cast copy is kept, keyed by the buffer's
+        storage)."""
+        basis = getattr(self, name)
         if basis.dtype == dtype:
             return basis
-        key = (k, dtype)
+        key = (name, dtype)
         hit = self._cast_cache.get(key)
         if hit is None or hit[0] != (basis.data_ptr(), basis.device):
             hit = ((basis.data_ptr(), basis.device), basis.to(dtype))
@@ -140,9 +215,9 @@ class _BasisExpansion(nn.Module):
         """Per-weight standard deviation of the He-like initialisation: each output channel gets unit expected
         second moment for i.i.d. unit-variance inputs."""
         std = torch.zeros(self.n_weights)
-        for n_o, _, n_i, _, dim, off, ai in self._blocks:
-            s = self._sq_norm_per_out.get(ai, 0.0)
-            std[off:off + self.groups * n_o * n_i * dim] = 1.0 / math.sqrt(s) if s > 0 else 0.0
+        for b in self._blocks:
+            s = self._sq_norm_per_out.get(b.row, 0.0)
+            std[b.offset:b.offset + self.groups * b.n_o * b.n_i * b.dim] = 1.0 / math.sqrt(s) if s > 0 else 0.0
         return std
 
     def reset_parameters(self) -> None:
@@ -152,19 +227,32 @@ class _BasisExpansion(nn.Module):
     def forward(self) -> torch.Tensor:
         """The kernel ``[groups, C_out_g, C_in_g, P]``."""
         g, p = self.groups, self.n_points
+        dtype = self.weights.dtype
+        gathered = self.weights.index_select(0, self._gather) if self._gather.numel() else None
         rows: list[torch.Tensor] = []
         row: list[torch.Tensor] = []
         current = 0
-        for k, (n_o, s_o, n_i, s_i, dim, off, ai) in enumerate(self._blocks):
-            if ai != current:
+        for b in self._blocks:
+            if b.row != current:
                 rows.append(torch.cat(row, dim=2) if len(row) > 1 else row[0])
-                row, current = [], ai
-            w = self.weights[off:off + g * n_o * n_i * dim].view(g * n_o * n_i, dim)
-            if dim:
-                blk = (w @ self._basis(k, w.dtype)).view(g, n_o, n_i, s_o, s_i, p)
+                row, current = [], b.row
+            n_o, s_o, n_i, s_i, dim = b.n_o, b.s_o, b.n_i, b.s_i, b.dim
+            if not dim:
+                blk = self.weights.new_zeros(g, n_o * s_o, n_i * s_i, p)
+            elif b.compact:
+                ws, bs = [], []
+                for q, (_, _, dim_p, _, _, m_o, m_i, start) in enumerate(b.pairs):
+                    n = g * n_o * m_o * n_i * m_i * dim_p
+                    ws.append(gathered[start:start + n].view(g * n_o, m_o, n_i, m_i, dim_p))
+                    bs.append(self._basis(f"{b.buf}_{q}", dtype))
+                q_out = self._basis(f"{b.buf}_qout", dtype) if hasattr(self, f"{b.buf}_qout") else None
+                q_in = self._basis(f"{b.buf}_qin", dtype) if hasattr(self, f"{b.buf}_qin") else None
+                blk = _expand_compact(b, ws, bs, q_out, q_in, g * n_o, n_i, p).reshape(g, n_o * s_o, n_i * s_i, p)
             else:
-                blk = w.new_zeros(g, n_o, n_i, s_o, s_i, p)
-            row.append(blk.permute(0, 1, 3, 2, 4, 5).reshape(g, n_o * s_o, n_i * s_i, p))
+                w = self.weights[b.offset:b.offset + g * n_o * n_i * dim].view(g * n_o * n_i, dim)
+                blk = (w @ self._basis(b.buf, dtype)).view(g, n_o, n_i, s_o, s_i, p)
+                blk = blk.permute(0, 1, 3, 2, 4, 5).reshape(g, n_o * s_o, n_i * s_i, p)
+            row.append(blk)
         rows.append(torch.cat(row, dim=2) if len(row) > 1 else row[0])
         kernel = torch.cat(rows, dim=1) if len(rows) > 1 else rows[0]
         if self._permute_out:
@@ -172,6 +260,68 @@ class _BasisExpansion(nn.Module):
         if self._permute_in:
             kernel = kernel.index_select(2, self._in_inv)
         return kernel
+
+
+def _compact_plan(basis, points: torch.Tensor) -> dict:
+    """The block form of ``basis`` sampled at ``points`` (float64), its negligible kernels dropped: block bases
+    and the dense index of every (out copy, in copy, block kernel), label layouts, changes of basis, sizes."""
+    blocks = basis.sample_blocks(points)  # [dim_p, d_o, d_i, P] per label pair
+    out_layout, q_out, in_layout, q_in = basis.changes_of_basis()
+    norms = [b.flatten(1).norm(dim=1) for b in blocks]
+    top = max([float(n.max()) for n in norms if n.numel()], default=0.0)
+    keep = [n > _BASIS_TOL * max(top, 1e-300) for n in norms]
+    index = basis.block_index  # [dim, 4]: (pair, block kernel, out copy, in copy)
+    if index.shape[0]:
+        starts = torch.tensor([0] + [len(k) for k in keep], dtype=torch.long).cumsum(0)
+        index = index[torch.cat(keep)[starts[index[:, 0]] + index[:, 1]]]
+    dim = index.shape[0]
+    out_pos = {label: i for i, (label, _, _) in enumerate(out_layout)}
+    in_pos = {label: i for i, (label, _, _) in enumerate(in_layout)}
+    pairs, floats, sq_norm = [], 0, 0.0
+    for p, ((lo, li), blk, k) in enumerate(zip(basis.block_labels, blocks, keep)):
+        if not bool(k.any()):
+            continue
+        m_o, m_i = out_layout[out_pos[lo]][1], in_layout[in_pos[li]][1]
+        local = torch.cumsum(k.long(), 0) - 1  # new position of a kept block kernel
+        sel = (index[:, 0] == p).nonzero().flatten()
+        gidx = torch.full((m_o, m_i, int(k.sum())), -1, dtype=torch.long)
+        gidx[index[sel, 2], index[sel, 3], local[index[sel, 1]]] = sel
+        if bool((gidx < 0).any()) or sel.numel() != gidx.numel():
+            raise RuntimeError("internal error: the block kernels and the dense basis kernels do not match")
+        blk = blk[k]
+        pairs.append((out_pos[lo], in_pos[li], blk, gidx))
+        floats += blk.numel()
+        sq_norm += m_o * m_i * float((blk**2).sum())
+    floats += sum(q.numel() for q in (q_out, q_in) if q is not None)
+    return {"pairs": pairs, "dim": dim, "floats": floats, "sq_norm": sq_norm, "q_out": q_out, "q_in": q_in,
+            "out_layout": [(m, d) for _, m, d in out_layout], "in_layout": [(m, d) for _, m, d in in_layout]}
+
+
+def _expand_compact(b: _PairBlocks, ws: Sequence[torch.Tensor], bs: Sequence[torch.Tensor],
+                    q_out: torch.Tensor | None, q_in: torch.Tensor | None, n_rows: int, n_i: int,
+                    n_points: int) -> torch.Tensor:
+    r"""``[n_rows, S_o, n_i, S_i, P]``: :math:`Q'_{out} K_{irreps} Q'^\top_{in}` from the weights of every label
+    pair ``ws[q]`` ``[n_rows, m_o, n_i, m_i, dim_p]`` and its block basis ``bs[q]`` ``[dim_p, d_o * d_i * P]``."""
+    p = n_points
+    out_sizes = [m * d for m, d in b.out_layout]
+    in_sizes = [m * d for m, d in b.in_layout]
+    blocks: dict[tuple[int, int], torch.Tensor] = {}
+    for (lo, li, dim_p, d_o, d_i, m_o, m_i, _), w, basis in zip(b.pairs, ws, bs):
+        k = (w.reshape(-1, dim_p) @ basis).view(n_rows, m_o, n_i, m_i, d_o, d_i, p)
+        blocks[(lo, li)] = k.permute(0, 1, 4, 2, 3, 5, 6).reshape(n_rows, m_o * d_o, n_i, m_i * d_i, p)
+    like = ws[0]
+    rows = []
+    for lo, so in enumerate(out_sizes):
+        cols = [blocks[(lo, li)] if (lo, li) in blocks else like.new_zeros(n_rows, so, n_i, si, p)
+                for li, si in enumerate(in_sizes)]
+        rows.append(torch.cat(cols, dim=3) if len(cols) > 1 else cols[0])
+    kern = torch.cat(rows, dim=1) if len(rows) > 1 else rows[0]  # [n_rows, S_o, n_i, S_i, P] (irreps bases)
+    s_o, s_i = kern.shape[1], kern.shape[3]
+    if q_in is not None:
+        kern = torch.matmul(q_in, kern.reshape(-1, s_i, p))
+    if q_out is not None:
+        kern = torch.matmul(q_out, kern.reshape(n_rows, s_o, -1))
+    return kern.reshape(n_rows, s_o, n_i, s_i, p)
 
 
 def _distinct(ft: FieldType) -> list[Representation]:
