@@ -204,6 +204,8 @@ class _BasisExpansion(nn.Module):
         basis = getattr(self, name)
         if basis.dtype == dtype:
             return basis
+        if torch.compiler.is_compiling():  # traced once: the cast is part of the graph, no Python-side cache
+            return basis.to(dtype)
         key = (name, dtype)
         hit = self._cast_cache.get(key)
         if hit is None or hit[0] != (basis.data_ptr(), basis.device):
