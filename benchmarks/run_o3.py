@@ -11,6 +11,12 @@ load hits both alike), as best / median in ms, and the ratio e3nn / ours on the 
 
 Targets (issue 3): every case faster than e3nn; for lmax >= 2 at least 2x faster forward+backward.
 Reference e3nn numbers on a quiet machine (fwd / fwd+bwd): 6.6 / 9.5, 21.6 / 89.2, 29.6 / 82.4 ms.
+
+``--per-sample`` adds the product of a point convolution with per-sample weights (``shared_weights=False``,
+weights ``[edges, weight_numel]`` from a radial MLP, one row per edge; 26000 edges by default): irreps
+``C x (0e + 1o + ...)`` up to lmax x spherical harmonics of the same lmax -> the same irreps, for lmax 1, 2, 3 and
+C = 16, 32 channels, forward and forward+backward (gradients of x, y and the weights), same weights in both
+libraries, interleaved as above (fewer rounds: a 32-channel lmax 3 e3nn backward takes seconds).
 """
 
 from __future__ import annotations
@@ -95,9 +101,46 @@ def measure(o3, e3o3, irreps: str, lmax: int, rounds: int, gen: torch.Generator)
     ], err
 
 
+def measure_per_sample(o3, e3o3, mul: int, lmax: int, edges: int, rounds: int, gen: torch.Generator
+                       ) -> tuple[list, float | None]:
+    """Rows (what, {"ours": (best, median), "e3nn": ...}) of one per-sample-weight case, and the output difference."""
+    irreps = " + ".join(f"{mul}x{l}{'eo'[l % 2]}" for l in range(lmax + 1))
+    irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+    ours = o3.FullyConnectedTensorProduct(irreps, irreps_sh, irreps, shared_weights=False, internal_weights=False)
+    mods, err = {"ours": ours}, None
+    x = o3.Irreps(irreps).randn(edges, -1, generator=gen)
+    y = o3.spherical_harmonics(irreps_sh, torch.randn(edges, 3, generator=gen), normalize=True)
+    w = torch.randn(edges, ours.weight_numel, generator=gen)
+    grad_out = o3.Irreps(irreps).randn(edges, -1, generator=gen)
+    if e3o3 is not None:
+        ref = e3o3.FullyConnectedTensorProduct(irreps, e3o3.Irreps.spherical_harmonics(lmax), irreps,
+                                               shared_weights=False, internal_weights=False)
+        with torch.no_grad():
+            err = float((ours(x, y, w) - ref(x, y, w)).abs().max())
+        mods["e3nn"] = ref
+    inputs = [t.clone().requires_grad_(True) for t in (x, y, w)]
+
+    def fwd(m):
+        with torch.no_grad():
+            return m(x, y, w)
+
+    def fwd_bwd(m):
+        return torch.autograd.grad(m(*inputs), inputs, grad_out)
+
+    return [
+        ("forward", bench({k: (lambda m=m: fwd(m)) for k, m in mods.items()}, rounds, warmup=1)),
+        ("fwd+bwd x,y,w", bench({k: (lambda m=m: fwd_bwd(m)) for k, m in mods.items()}, rounds, warmup=1)),
+    ], err
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per measurement (default 15)")
+    parser.add_argument("--per-sample", action="store_true",
+                        help="also time per-sample weights (point convolution, lmax 1-3, 16 and 32 channels)")
+    parser.add_argument("--edges", type=int, default=26000, help="samples (edges) of the per-sample cases")
+    parser.add_argument("--per-sample-rounds", type=int, default=3, help="timed rounds of the per-sample cases")
+    parser.add_argument("--skip-shared", action="store_true", help="only the per-sample cases")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from steertorch import o3
@@ -118,7 +161,7 @@ def main() -> int:
     print("  " + "  ".join(c.rjust(w) for c, w in zip(["case", "", "ours", "e3nn", "ratio"], widths)))
     print("  " + "  ".join("-" * w for w in widths))
     wall = time.perf_counter()
-    for irreps, lmax in CASES:
+    for irreps, lmax in [] if args.skip_shared else CASES:
         rows, err = measure(o3, e3o3, irreps, lmax, args.rounds, gen)
         if err is not None and err > 1e-4:
             failures.append(f"{irreps}: outputs differ from e3nn by {err:.2e}")
@@ -132,6 +175,22 @@ def main() -> int:
                 need = 2.0 if (lmax >= 2 and what.startswith("fwd+bwd")) else 1.0
                 if r[0] / t["ours"][0] < need:
                     failures.append(f"{irreps} {what}: ratio {r[0] / t['ours'][0]:.2f} < {need}")
+    if args.per_sample:
+        print()
+        print(f"per-sample weights (shared_weights=False), {args.edges} edges, gradients of x, y and the weights:")
+        for lmax in (1, 2, 3):
+            for mul in (16, 32):
+                rows, err = measure_per_sample(o3, e3o3, mul, lmax, args.edges, args.per_sample_rounds, gen)
+                if err is not None and err > 1e-4:
+                    failures.append(f"per-sample {mul}ch lmax {lmax}: outputs differ from e3nn by {err:.2e}")
+                label = f"per-sample {mul}x(0..{lmax}) (lmax {lmax})"
+                for what, t in rows:
+                    r = t.get("e3nn")
+                    print("  " + "  ".join(v.rjust(w) for v, w in zip([label, what, ms2(t["ours"]), ms2(r),
+                                                                       ratio(r, t["ours"])], widths)), flush=True)
+                    label = ""
+                    if r is not None and r[0] / t["ours"][0] < 1.0:
+                        failures.append(f"per-sample {mul}ch lmax {lmax} {what}: ratio {r[0] / t['ours'][0]:.2f} < 1")
     print()
     print(f"targets (every case faster than e3nn, lmax >= 2 fwd+bwd >= 2x): "
           f"{'PASS' if not failures else 'FAIL'}" + "".join(f"\n  {f}" for f in failures))

@@ -17,8 +17,12 @@ their block b of the second input. Per group:
    share one batched matmul when it is large enough (its cost hardly grows with the number of
    rows; the groups' slices are then copied once); small products, which torch's batched
    matmul runs in a slow scalar loop, are :math:`d_a` broadcast products instead;
-3. :math:`z^{(o)}[(z, k), w] \mathrel{+}= T \, W_{(b, u), w}`: one GEMM (shared weights) or one batched
-   product (per-sample weights) with the group's weights gathered once from the flat vector.
+3. :math:`z^{(o)}[(z, k), w] \mathrel{+}= T \, W_{(b, u), w}`: with shared weights one GEMM, the group's
+   weights gathered once from the flat vector. With per-sample weights (``[z, numel]``, one row per edge, from a
+   radial MLP) the weights are by far the largest tensor, so they are never copied: one batched product
+   :math:`T_b[z] \, W_p[z]` per path on views of ``w`` (one split, whose backward is one concatenation), accumulated
+   into the output (a gather of the weights into the groups' order cost more than all the products, forward and
+   backward).
 
 A scalar input block (:math:`d_a = 1`, shared weights) mixes channels first instead:
 :math:`(x_a W_b)[z, w]` for all its groups in one small GEMM, then
@@ -60,6 +64,7 @@ class UvwGroup(NamedTuple):
     cg_size: int
     w_offset: int
     w_size: int
+    path_offsets: tuple[int, ...] = ()  # where the member paths' [mul1, mul_out] weights lie in the flat vector
 
 
 class _ContractX(torch.autograd.Function):
@@ -88,6 +93,28 @@ class _ContractX(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_x = torch.bmm(amat.transpose(1, 2), grad).transpose(1, 2)
         return grad_a, grad_x
+
+
+def _path_weights(w: torch.Tensor, groups: Sequence[UvwGroup]) -> list[list[torch.Tensor]]:
+    """Per group, its paths' per-sample weights ``[z, mul1, mul_out]``: views of ``w`` from one split.
+
+    The backward of one split is one concatenation; a gather (``index_select``) into the groups' order would copy
+    the whole weight tensor forward and scatter it back in the backward.
+    """
+    spans = sorted({(off, g.mul1 * g.mul_out) for g in groups for off in g.path_offsets})
+    sizes: list[int] = []
+    index: dict[int, int] = {}
+    pos = 0
+    for off, size in spans:
+        if off > pos:  # weights of no live path
+            sizes.append(off - pos)
+        index[off] = len(sizes)
+        sizes.append(size)
+        pos = off + size
+    if pos < w.shape[-1]:
+        sizes.append(w.shape[-1] - pos)
+    chunks = w.split(sizes, dim=-1)
+    return [[chunks[index[off]].view(-1, g.mul1, g.mul_out) for off in g.path_offsets] for g in groups]
 
 
 def plan_uvw_single(instructions: Sequence, irreps_in1: Irreps, irreps_in2: Irreps, irreps_out: Irreps,
@@ -129,7 +156,8 @@ def plan_uvw_single(instructions: Sequence, irreps_in1: Irreps, irreps_in2: Irre
         path_perms.append(torch.cat([torch.arange(w_offsets[n], w_offsets[n] + m1 * mo) for n in members]))
         columns.append(block.reshape(irreps_in2.dim, -1))
         size = do * n_b * d1
-        groups.append(UvwGroup(a, o, n_b, d1, do, m1, mo, cg_off, size, 0, n_b * m1 * mo))
+        groups.append(UvwGroup(a, o, n_b, d1, do, m1, mo, cg_off, size, 0, n_b * m1 * mo,
+                               tuple(w_offsets[n] for n in members)))
         cg_off += size
     w_off = 0
     for n, g in enumerate(groups):
@@ -155,7 +183,7 @@ def forward_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: to
     """
     z = x.shape[0]
     amat = y @ cg  # [z, total]
-    if w_perm is not None:
+    if shared and w_perm is not None:
         w = w.index_select(-1, w_perm)
     # split, not narrow: the backward of a split is one concatenation, that of a narrow a zero-filled full copy
     xs = x.split([mi.dim for mi in irreps_in1], dim=1)
@@ -178,7 +206,8 @@ def forward_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: to
             sizes.extend(groups[n].cg_size for n in blk)
             merged.append(False)
     amats = iter(amat.split(sizes, dim=1))
-    ws = w.split([g.w_size for g in groups], dim=-1)
+    # shared: each group's weights [B * mul1 * mul_out]; per sample: each path's weights [z, mul1, mul_out], views
+    ws = w.split([g.w_size for g in groups], dim=-1) if shared else _path_weights(w, groups)
     ts: list[torch.Tensor | None] = []  # per group: [z, (k, b), u], or None when its output is in ``direct``
     direct: dict[int, torch.Tensor] = {}  # per group: its contribution [z, k, w] to the output
     for blk, one_bmm in zip(blocks, merged):
@@ -216,7 +245,7 @@ def forward_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: to
             ts.append(t)
     # per group: out[(z, k), w] += T[(z, k), (b, u)] W[(b, u), w], accumulated in place of a concatenation
     outs: dict[int, torch.Tensor] = {}
-    for n, ((_, o, n_b, _, do, m1, mo, _, _, _, _), t, wg) in enumerate(zip(groups, ts, ws)):
+    for n, ((_, o, n_b, _, do, m1, mo, *_), t, wg) in enumerate(zip(groups, ts, ws)):
         prev = outs.get(o)
         if t is None:
             r = direct[n].reshape(z * do, mo)
@@ -226,9 +255,11 @@ def forward_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: to
             t = t.reshape(z * do, n_b * m1)
             outs[o] = t @ wg if prev is None else torch.addmm(prev, t, wg)
         else:
-            wg = wg.reshape(z, n_b * m1, mo)
-            t = t.reshape(z, do, n_b * m1)
-            outs[o] = torch.bmm(t, wg) if prev is None else torch.baddbmm(prev, t, wg)
+            # one batched product per path, on views of T and of the weights: no copy of the (large) weights
+            # (unbind, not select: its backward is one stack)
+            for tb, wp in zip(t.reshape(z, do, n_b, m1).unbind(2) if n_b > 1 else [t.reshape(z, do, m1)], wg):
+                prev = torch.bmm(tb, wp) if prev is None else torch.baddbmm(prev, tb, wp)
+            outs[o] = prev
     pieces = []
     for o, (mo, iro) in enumerate(irreps_out):
         t = outs.get(o)
