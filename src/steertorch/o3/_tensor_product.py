@@ -19,7 +19,8 @@ Implementation (no code generation). When every path is a weighted "uvw" path wh
 input block has multiplicity 1 (features times spherical harmonics, as in a point
 convolution), a specialised plan runs (:mod:`._tensor_product_plan`): y is contracted with
 the Clebsch-Gordan coefficients first (no channel index), then x, then the channels are mixed
-by one GEMM per (input-1 block, output block); no intermediate is concatenated. Otherwise
+by one GEMM per (input-1 block, output block) with shared weights, or one batched product per path on
+views of the per-sample weights (never copied); no intermediate is concatenated. Otherwise
 instructions are grouped by input pair; one GEMM contracts :math:`y` with the stacked
 Clebsch-Gordan coefficients of all the pair's paths and one batched product contracts
 :math:`x`; "uvw" paths into the same output are then merged into a single GEMM with the
