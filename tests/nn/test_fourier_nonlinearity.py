@@ -41,14 +41,7 @@ def _elements(gs, n: int = 6, seed: int = 1) -> list:
 
 def fibre_error(module, x: torch.Tensor, elements) -> float:
     """max_g |f(rho(g) x) - rho(g) f(x)| / max |f(x)|: the fibre action only (the modules are pointwise in space)."""
-    with torch.no_grad():
-        y = module(x)
-        err = 0.0
-        for g in elements:
-            lhs = module(module.in_type.transform_fibers(x, g))
-            rhs = module.out_type.transform_fibers(y, g)
-            err = max(err, float((lhs - rhs).abs().max() / y.abs().max()))
-    return err
+    return field_equivariance_error(module, x, elements, fibers_only=True)
 
 
 # ----------------------------------------------------------------------------- FourierPointwise

@@ -42,10 +42,13 @@ def grid_symmetries(gspace) -> list[torch.Tensor]:
 
 
 def field_equivariance_error(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                             elements: list[torch.Tensor]) -> float:
+                             elements: list[torch.Tensor], fibers_only: bool = False) -> float:
     r"""``max_g |f(g.x) - g.f(x)| / max |f(x)|`` for a module with ``in_type`` / ``out_type`` field types.
 
-    ``g.x`` is :meth:`FieldType.transform`: the base space is moved and the fibres are acted on.
+    ``g.x`` is :meth:`FieldType.transform`: the base space is moved and the fibres are acted on. With
+    ``fibers_only=True`` it is :meth:`FieldType.transform_fibers` (the channels only): the test for modules that
+    act point by point in space (nonlinearities, batch norms), valid for every group element, not only the
+    grid's symmetries.
 
     >>> import torch
     >>> from steertorch.gspaces import rot2dOnR2
@@ -59,7 +62,11 @@ def field_equivariance_error(module: Callable[[torch.Tensor], torch.Tensor], x: 
         y = module(x)
         err = 0.0
         for g in elements:
-            lhs = module(module.in_type.transform(x, g))
-            rhs = module.out_type.transform(y, g)
+            if fibers_only:
+                lhs = module(module.in_type.transform_fibers(x, g))
+                rhs = module.out_type.transform_fibers(y, g)
+            else:
+                lhs = module(module.in_type.transform(x, g))
+                rhs = module.out_type.transform(y, g)
             err = max(err, float((lhs - rhs).abs().max()) / float(y.abs().max()))
     return err
