@@ -14,7 +14,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import torch
 
-from ._group import Group
+from ._group import Group, float64_default
 from ._irrep import IrreducibleRepresentation
 from ._representation import Representation
 
@@ -190,7 +190,8 @@ class FiniteGroup(Group):
             return perm.to(dtype=torch.get_default_dtype(), device=g.device)[g]
 
         name = "regular" if subgroup is None else f"quotient[{self.name}/{sub_name}]"
-        return Representation.from_function(self, fn, k, name=name)
+        with float64_default():  # the change of basis exact to float64 whatever the default dtype
+            return Representation.from_function(self, fn, k, name=name)
 
 
 def _planar_rotations(n: int, ambient_dim: int) -> np.ndarray:
