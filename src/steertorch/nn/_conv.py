@@ -90,6 +90,16 @@ class _PairBlocks(NamedTuple):
     pairs: tuple  # ((out label index, in label index, dim_p, d_o, d_i, m_o, m_i, gather offset), ...)
 
 
+def _check_type_pair(in_type: FieldType, out_type: FieldType) -> None:
+    """ValueError unless both are FieldTypes over the same G-space (shared by the convolutions and FieldLinear)."""
+    for what, ft in (("in_type", in_type), ("out_type", out_type)):
+        if not isinstance(ft, FieldType):
+            raise ValueError(f"{what} must be a FieldType, got {type(ft).__name__}")
+    if in_type.gspace != out_type.gspace:
+        raise ValueError(f"in_type and out_type must share the G-space, got {in_type.gspace.name} and "
+                         f"{out_type.gspace.name}")
+
+
 class _BasisExpansion(nn.Module):
     r"""Learnable steerable kernel ``[groups, C_out_g, C_in_g, P]`` from basis coefficients.
 
@@ -370,12 +380,7 @@ class _RdConv(nn.Module):
                  output_padding: int | Sequence[int] = 0) -> None:
         super().__init__()
         d = self._d
-        for what, ft in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(ft, FieldType):
-                raise ValueError(f"{what} must be a FieldType, got {type(ft).__name__}")
-        if in_type.gspace != out_type.gspace:
-            raise ValueError(f"in_type and out_type must share the G-space, got {in_type.gspace.name} and "
-                             f"{out_type.gspace.name}")
+        _check_type_pair(in_type, out_type)
         if in_type.gspace.dimensionality != d:
             raise ValueError(f"{type(self).__name__} needs a G-space on R^{d}, got {in_type.gspace.name} "
                              f"(R^{in_type.gspace.dimensionality})")

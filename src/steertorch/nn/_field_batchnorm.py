@@ -34,7 +34,7 @@ from torch import nn
 
 from ._conv import _invariant_basis
 from ._field_nonlinearity import _check_input, is_permutation_representation
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = ["InnerBatchNorm", "NormBatchNorm", "IIDBatchNorm2d", "IIDBatchNorm3d", "GNormBatchNorm"]
 
@@ -49,8 +49,7 @@ class _FieldBatchNorm(nn.Module):
                  track_running_stats: bool, dimensionality: int | None = None) -> None:
         super().__init__()
         who = self._who
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, who)
         if dimensionality is not None and in_type.gspace.dimensionality != dimensionality:
             raise ValueError(f"{who}: needs a G-space on R^{dimensionality}, got {in_type.gspace.name} "
                              f"(on R^{in_type.gspace.dimensionality})")

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..group import Group
 from ._field_nonlinearity import _check_input
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = ["SequentialModule", "RestrictionModule"]
 
@@ -45,8 +45,7 @@ class RestrictionModule(nn.Module):
 
     def __init__(self, in_type: FieldType, subgroup_id: str | Group) -> None:
         super().__init__()
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"RestrictionModule: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, "RestrictionModule")
         self.in_type = in_type
         self.subgroup_id = subgroup_id
         self.out_type = in_type.restrict(subgroup_id)

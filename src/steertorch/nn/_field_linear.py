@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..kernels import kernel_basis
-from ._conv import _BasisExpansion, _register_invariant_bias
+from ._conv import _BasisExpansion, _check_type_pair, _register_invariant_bias
 from ._field_type import FieldType
 
 __all__ = ["FieldLinear"]
@@ -36,12 +36,7 @@ class FieldLinear(nn.Module):
 
     def __init__(self, in_type: FieldType, out_type: FieldType, bias: bool = True, initialize: bool = True) -> None:
         super().__init__()
-        for what, ft in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(ft, FieldType):
-                raise ValueError(f"{what} must be a FieldType, got {type(ft).__name__}")
-        if in_type.gspace != out_type.gspace:
-            raise ValueError(f"in_type and out_type must share the G-space, got {in_type.gspace.name} and "
-                             f"{out_type.gspace.name}")
+        _check_type_pair(in_type, out_type)
         self.in_type, self.out_type = in_type, out_type
         gspace = in_type.gspace
         points = torch.zeros(1, gspace.dimensionality, dtype=torch.float64)

@@ -22,15 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._field_nonlinearity import PointwiseNonLinearity, _check_input, _field_index, is_permutation_representation
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = ["ReLU", "ELU", "MaskModule", "disk_mask", "FieldDropout", "PointwiseDropout", "IdentityModule"]
-
-
-def _check_field_type(in_type: object, who: str) -> FieldType:
-    if not isinstance(in_type, FieldType):
-        raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
-    return in_type
 
 
 class ReLU(PointwiseNonLinearity):
@@ -45,7 +39,7 @@ class ReLU(PointwiseNonLinearity):
     """
 
     def __init__(self, in_type: FieldType, inplace: bool = False) -> None:
-        super().__init__(_check_field_type(in_type, "ReLU"), "p_relu")
+        super().__init__(require_field_type(in_type, "ReLU"), "p_relu")
         self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +59,7 @@ class ELU(PointwiseNonLinearity):
     """
 
     def __init__(self, in_type: FieldType, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__(_check_field_type(in_type, "ELU"), "p_elu")
+        super().__init__(require_field_type(in_type, "ELU"), "p_elu")
         self.alpha = float(alpha)
         self.inplace = inplace
 
@@ -120,7 +114,7 @@ class MaskModule(nn.Module):
 
     def __init__(self, in_type: FieldType, S: int, margin: float = 0.0, sigma: float = 2.0) -> None:
         super().__init__()
-        self.in_type = self.out_type = _check_field_type(in_type, "MaskModule")
+        self.in_type = self.out_type = require_field_type(in_type, "MaskModule")
         d = in_type.gspace.dimensionality
         self.register_buffer("mask", disk_mask(S, d, margin, sigma)[None, None], persistent=False)
         self.S = S
@@ -152,7 +146,7 @@ class FieldDropout(nn.Module):
 
     def __init__(self, in_type: FieldType, p: float = 0.5) -> None:
         super().__init__()
-        self.in_type = self.out_type = _check_field_type(in_type, "FieldDropout")
+        self.in_type = self.out_type = require_field_type(in_type, "FieldDropout")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"FieldDropout: p must lie in [0, 1), got {p!r}")
         self.p = float(p)
@@ -186,7 +180,7 @@ class PointwiseDropout(nn.Module):
 
     def __init__(self, in_type: FieldType, p: float = 0.5) -> None:
         super().__init__()
-        self.in_type = self.out_type = _check_field_type(in_type, "PointwiseDropout")
+        self.in_type = self.out_type = require_field_type(in_type, "PointwiseDropout")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"PointwiseDropout: p must lie in [0, 1), got {p!r}")
         for i, rho in enumerate(in_type.representations):
@@ -217,7 +211,7 @@ class IdentityModule(nn.Module):
 
     def __init__(self, in_type: FieldType) -> None:
         super().__init__()
-        self.in_type = self.out_type = _check_field_type(in_type, "IdentityModule")
+        self.in_type = self.out_type = require_field_type(in_type, "IdentityModule")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "IdentityModule")

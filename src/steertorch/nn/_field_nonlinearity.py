@@ -16,7 +16,7 @@ from torch import nn
 
 from ..group import Representation
 from ..group._group import float64_default
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = ["PointwiseNonLinearity", "NormNonLinearity", "GatedNonLinearity1", "is_permutation_representation"]
 
@@ -87,8 +87,7 @@ class PointwiseNonLinearity(nn.Module):
 
     def __init__(self, in_type: FieldType, function: str | Callable[[torch.Tensor], torch.Tensor] = "p_relu") -> None:
         super().__init__()
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"PointwiseNonLinearity: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, "PointwiseNonLinearity")
         if isinstance(function, str):
             if function not in _POINTWISE:
                 raise ValueError(f"PointwiseNonLinearity: unknown function {function!r}, expected one of "
@@ -140,8 +139,7 @@ class NormNonLinearity(nn.Module):
 
     def __init__(self, in_type: FieldType, function: str = "n_relu", bias: bool = True) -> None:
         super().__init__()
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"NormNonLinearity: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, "NormNonLinearity")
         if function not in _NORM_FUNCTIONS:
             raise ValueError(f"NormNonLinearity: unknown function {function!r}, expected one of {_NORM_FUNCTIONS}")
         self.in_type = in_type
@@ -206,8 +204,7 @@ class GatedNonLinearity1(nn.Module):
 
     def __init__(self, in_type: FieldType, gates: Sequence[str] | None = None, drop_gates: bool = True) -> None:
         super().__init__()
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"GatedNonLinearity1: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, "GatedNonLinearity1")
         n = len(in_type)
         if gates is None:
             if n % 2:

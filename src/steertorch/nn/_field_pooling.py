@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "NormMaxPool"]
 
@@ -33,8 +33,7 @@ _MAX_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def _check_type(in_type: FieldType, who: str, dims: int | None = 2) -> None:
-    if not isinstance(in_type, FieldType):
-        raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
+    require_field_type(in_type, who)
     if dims is not None and in_type.gspace.dimensionality != dims:
         raise ValueError(f"{who}: needs a G-space on R^{dims}, got {in_type.gspace.name}")
 

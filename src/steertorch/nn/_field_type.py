@@ -22,7 +22,7 @@ from ..group import IrreducibleRepresentation, Representation, directsum
 from ..group._group import float64_default
 from ..gspaces import GSpace
 
-__all__ = ["FieldType"]
+__all__ = ["FieldType", "require_field_type"]
 
 _GRID_TOL = 1e-6
 
@@ -237,3 +237,17 @@ def _interpolate(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     out = F.grid_sample(x.to(dtype), grid.expand(x.shape[0], *grid.shape), mode=mode, padding_mode="zeros",
                         align_corners=True)
     return out.to(x.dtype)
+
+
+def require_field_type(in_type: object, who: str) -> FieldType:
+    """``in_type`` if it is a :class:`FieldType`, else ``ValueError`` naming the module ``who`` and what was given
+    (the one check every grid-field module runs on its ``in_type`` argument).
+
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> require_field_type(FieldType(gs, [gs.regular_repr]), "MyModule").size
+    4
+    """
+    if not isinstance(in_type, FieldType):
+        raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
+    return in_type

@@ -45,7 +45,7 @@ from ..group._intertwiners import intertwiner_copies
 from ..gspaces import GSpace
 from ._field_linear import FieldLinear
 from ._field_nonlinearity import _EPS, _NORM_FUNCTIONS, _POINTWISE, _check_input
-from ._field_type import FieldType
+from ._field_type import FieldType, require_field_type
 
 __all__ = [
     "FourierPointwise",
@@ -514,8 +514,7 @@ class InducedNormNonLinearity(nn.Module):
                  bias: bool = True) -> None:
         super().__init__()
         who = "InducedNormNonLinearity"
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, who)
         if function not in _NORM_FUNCTIONS:
             raise ValueError(f"{who}: unknown function {function!r}, expected one of {_NORM_FUNCTIONS}")
         n = len(in_type)
@@ -590,8 +589,7 @@ class TensorProductNonLinearity(nn.Module):
                  initialize: bool = True) -> None:
         super().__init__()
         who = "TensorProductNonLinearity"
-        if not isinstance(in_type, FieldType):
-            raise ValueError(f"{who}: in_type must be a FieldType, got {type(in_type).__name__}")
+        require_field_type(in_type, who)
         out_type = in_type if out_type is None else out_type
         if not isinstance(out_type, FieldType) or out_type.gspace != in_type.gspace:
             raise ValueError(f"{who}: out_type must be a FieldType over {in_type.gspace.name}, got {out_type!r}")
