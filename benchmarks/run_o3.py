@@ -17,6 +17,10 @@ weights ``[edges, weight_numel]`` from a radial MLP, one row per edge; 26000 edg
 ``C x (0e + 1o + ...)`` up to lmax x spherical harmonics of the same lmax -> the same irreps, for lmax 1, 2, 3 and
 C = 16, 32 channels, forward and forward+backward (gradients of x, y and the weights), same weights in both
 libraries, interleaved as above (fewer rounds: a 32-channel lmax 3 e3nn backward takes seconds).
+
+``--compiled`` adds, for the shared-weight cases, forward+backward (gradients of x and the weights) of both modules
+under ``torch.compile`` (inductor; needs a C++ compiler, compiles for 10-30 s per module). It is informational, not a
+target: it shows what kernel fusion gives each library on this machine.
 """
 
 from __future__ import annotations
@@ -101,6 +105,35 @@ def measure(o3, e3o3, irreps: str, lmax: int, rounds: int, gen: torch.Generator)
     ], err
 
 
+def measure_compiled(o3, e3o3, irreps: str, lmax: int, rounds: int, gen: torch.Generator) -> tuple[dict, dict]:
+    """``({name: (best, median)}, {name: compile seconds})`` of fwd+bwd (x, weights) under ``torch.compile``."""
+    irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+    mods = {"ours": o3.FullyConnectedTensorProduct(irreps, irreps_sh, irreps)}
+    if e3o3 is not None:
+        mods["e3nn"] = e3o3.FullyConnectedTensorProduct(irreps, e3o3.Irreps.spherical_harmonics(lmax), irreps)
+        with torch.no_grad():
+            mods["ours"].weight.copy_(mods["e3nn"].weight)
+    x = o3.Irreps(irreps).randn(BATCH, -1, generator=gen).requires_grad_(True)
+    y = o3.spherical_harmonics(irreps_sh, torch.randn(BATCH, 3, generator=gen), normalize=True)
+    grad_out = o3.Irreps(irreps).randn(BATCH, -1, generator=gen)
+    fns, compile_s = {}, {}
+    for name, m in mods.items():
+        compiled = torch.compile(m)
+
+        def fwd_bwd(c=compiled, m=m):
+            return torch.autograd.grad(c(x, y), [x, m.weight], grad_out)
+
+        t = time.perf_counter()
+        fwd_bwd()
+        compile_s[name] = time.perf_counter() - t
+        fns[name] = fwd_bwd
+    if "e3nn" in mods:
+        err = float((fns["ours"]()[0] - fns["e3nn"]()[0]).abs().max())
+        if err > 1e-3:
+            raise RuntimeError(f"compiled gradients differ from e3nn's by {err:.2e}")
+    return bench(fns, rounds), compile_s
+
+
 def measure_per_sample(o3, e3o3, mul: int, lmax: int, edges: int, rounds: int, gen: torch.Generator
                        ) -> tuple[list, float | None]:
     """Rows (what, {"ours": (best, median), "e3nn": ...}) of one per-sample-weight case, and the output difference."""
@@ -141,6 +174,8 @@ def main() -> int:
     parser.add_argument("--edges", type=int, default=26000, help="samples (edges) of the per-sample cases")
     parser.add_argument("--per-sample-rounds", type=int, default=3, help="timed rounds of the per-sample cases")
     parser.add_argument("--skip-shared", action="store_true", help="only the per-sample cases")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time fwd+bwd of both libraries under torch.compile (informational, slow to compile)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from steertorch import o3
@@ -175,6 +210,16 @@ def main() -> int:
                 need = 2.0 if (lmax >= 2 and what.startswith("fwd+bwd")) else 1.0
                 if r[0] / t["ours"][0] < need:
                     failures.append(f"{irreps} {what}: ratio {r[0] / t['ours'][0]:.2f} < {need}")
+    if args.compiled:
+        print()
+        print("under torch.compile (inductor), fwd+bwd of x and the weights; compile time of the first call in s:")
+        for irreps, lmax in CASES:
+            t, compile_s = measure_compiled(o3, e3o3, irreps, lmax, args.rounds, gen)
+            r = t.get("e3nn")
+            label = f"{irreps} (lmax {lmax})"
+            what = "compiled fwd+bwd x (" + ", ".join(f"{k} {v:.0f} s" for k, v in compile_s.items()) + ")"
+            print("  " + "  ".join(v.rjust(w) for v, w in zip([label, what, ms2(t["ours"]), ms2(r),
+                                                               ratio(r, t["ours"])], widths)), flush=True)
     if args.per_sample:
         print()
         print(f"per-sample weights (shared_weights=False), {args.edges} edges, gradients of x, y and the weights:")
