@@ -32,15 +32,12 @@ from typing import NamedTuple
 import torch
 
 from ._irreps import Irreps
-from ._tensor_product_plan import UvwGroup
+from ._tensor_product_plan import _BMM_MIN, UvwGroup
 
 __all__ = ["FusedPlan", "uvw_single_no_grad", "release_scratch", "SCRATCH_BYTES"]
 
 #: Largest scratch buffer (bytes, per thread, dtype and device) a product uses; larger batches run in chunks.
 SCRATCH_BYTES = 16 << 20
-
-# torch's CPU batched matmul runs a slow scalar loop below this many multiply-adds per matrix product
-_BMM_MIN = 400
 
 _local = threading.local()
 
