@@ -20,9 +20,9 @@ input block has multiplicity 1 (features times spherical harmonics, as in a poin
 convolution), a specialised plan runs (:mod:`._tensor_product_plan`): y is contracted with
 the Clebsch-Gordan coefficients first (no channel index), then x, then the channels are mixed
 by one GEMM per (input-1 block, output block) with shared weights, or one batched product per path on
-views of the per-sample weights (never copied); no intermediate is concatenated. When no gradient is needed (shared
-weights, CPU, not under ``torch.compile``) the same plan runs without autograd on reused scratch buffers
-(:mod:`._tensor_product_fused`, 15-20% faster). Otherwise
+views of the per-sample weights (never copied); no intermediate is concatenated. With shared weights on CPU (not
+under ``torch.compile``) the same plan runs with a hand-written backward on reused buffers
+(:mod:`._tensor_product_fused`; gradients of every order). Otherwise
 instructions are grouped by input pair; one GEMM contracts :math:`y` with the stacked
 Clebsch-Gordan coefficients of all the pair's paths and one batched product contracts
 :math:`x`; "uvw" paths into the same output are then merged into a single GEMM with the
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ._irreps import Irreps
-from ._tensor_product_fused import FusedPlan, uvw_single_no_grad
+from ._tensor_product_fused import FusedPlan, fused_uvw_single
 from ._tensor_product_plan import forward_uvw_single, plan_uvw_single
 from ._wigner import wigner_3j
 
@@ -306,9 +306,8 @@ class TensorProduct(nn.Module):
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self._fast_groups is not None:
-            if (self.shared_weights and x.device.type == "cpu" and not torch.compiler.is_compiling()
-                    and not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or w.requires_grad))):
-                return uvw_single_no_grad(x, y, w, self.cg_fast, self._fused_plan)
+            if self.shared_weights and x.device.type == "cpu" and not torch.compiler.is_compiling():
+                return fused_uvw_single(x, y, w, self.cg_fast, self._fused_plan)
             return forward_uvw_single(x, y, w, self.cg_fast, self.w_perm_fast, self._fast_groups, self.irreps_in1,
                                       self.irreps_out, self.shared_weights)
         z = x.shape[0]
