@@ -24,6 +24,7 @@ from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
 from ._spherical_harmonics import spherical_harmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
+from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
 from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 from ._wigner import change_basis_real_to_complex, su2_clebsch_gordan, wigner_3j, wigner_D
 
@@ -36,6 +37,7 @@ __all__ = [
     "ElementwiseTensorProduct",
     "FullTensorProduct",
     "TensorSquare",
+    "release_tensor_product_buffers",
     "load_e3nn_state_dict",
     "Instruction",
     "Linear",

@@ -73,6 +73,10 @@ class TensorProduct(nn.Module):
         shared_weights: one set of weights for the whole batch (default True); otherwise
             ``forward`` takes ``weight`` of shape ``[..., weight_numel]``.
 
+    On CPU, products of features with multiplicity-1 second inputs (point convolutions) and shared weights run with
+    a hand-written backward on buffers reused from call to call; ``steertorch.o3.release_tensor_product_buffers()``
+    frees them.
+
     >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvw", True)])
     >>> tp(torch.randn(10, 6), torch.randn(10, 3)).shape, tp.weight_numel
     (torch.Size([10, 2]), 4)

@@ -109,7 +109,12 @@ def _give_back(lease: _Lease) -> None:
 
 
 def release_buffers() -> None:
-    """Free this thread's scratch and pooled buffers (otherwise kept for later products).
+    """Free this thread's scratch and pooled buffers of the CPU tensor products (otherwise kept for later calls).
+
+    Public as ``steertorch.o3.release_tensor_product_buffers``. The scratch is at most :data:`SCRATCH_BYTES` per
+    dtype; the pool keeps up to 16 buffers returned by backward passes, each the size of what one product's
+    backward reads (as autograd would keep between forward and backward, e.g. 28 MB for
+    ``32x0e + 32x1o + 32x2e`` times spherical harmonics up to l = 2 at batch 4096).
 
     >>> release_buffers()
     """
@@ -201,13 +206,16 @@ class FusedPlan:
         tmp_max = max((g.d_out * g.mul_out for g in scalar), default=0)
         sga_max = max((g.d_out * g.n_paths for g in scalar), default=0)
         out_dim = sum(mo * ir.dim for mo, ir in irreps_out if ir.dim > 1)
-        self.scratch_row = (self.saved_row + xt_max + out_dim
-                            + max(t_max + copy_max + ga_max + t_max, 2 * xw_max + tmp_max + sga_max))
+        self.temp_row = xt_max + out_dim + max(t_max + copy_max + ga_max + t_max, 2 * xw_max + tmp_max + sga_max)
 
-    def chunk(self, n_rows: int, dtype: torch.dtype) -> int:
+    def row(self, kept: bool) -> int:
+        """Scratch floats per row: the temporaries, and what the backward reads unless it is kept elsewhere."""
+        return self.temp_row + (0 if kept else self.saved_row)
+
+    def chunk(self, n_rows: int, dtype: torch.dtype, kept: bool = False) -> int:
         """Rows per chunk so that the scratch stays under :data:`SCRATCH_BYTES` (at least 256 rows)."""
         size = torch.empty((), dtype=dtype).element_size()
-        return max(256, min(n_rows, SCRATCH_BYTES // max(1, self.scratch_row * size)))
+        return max(256, min(n_rows, SCRATCH_BYTES // max(1, self.row(kept) * size)))
 
 
 class _Saved(NamedTuple):
@@ -426,8 +434,8 @@ def _forward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
     """B(x, y, w); with ``keep``, A and T are written there (for the backward) instead of the scratch."""
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim)
-    step = plan.chunk(z, x.dtype)
-    buf = _scratch(step * plan.scratch_row, x)
+    step = plan.chunk(z, x.dtype, keep is not None)
+    buf = _scratch(step * plan.row(keep is not None), x)
     for c in range(0, z, step):
         car = _Carve(buf)
         sv = keep.rows(c, c + step) if keep is not None else _saved_views(plan, car, min(step, z - c))
@@ -471,8 +479,8 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
     if needs[2]:
         gw_flat = torch.zeros_like(w)
         bufs, scatter = _weight_grad_buffers(plan, gw_flat)
-    step = plan.chunk(z, x.dtype)
-    buf = _scratch(step * plan.scratch_row, x)
+    step = plan.chunk(z, x.dtype, kept is not None)
+    buf = _scratch(step * plan.row(kept is not None), x)
     for c in range(0, z, step):
         car = _Carve(buf)
         xc, yc = x[c:c + step], y[c:c + step]
