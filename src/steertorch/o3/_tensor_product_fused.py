@@ -206,6 +206,8 @@ class FusedPlan:
         tmp_max = max((g.d_out * g.mul_out for g in scalar), default=0)
         sga_max = max((g.d_out * g.n_paths for g in scalar), default=0)
         out_dim = sum(mo * ir.dim for mo, ir in irreps_out if ir.dim > 1)
+        # backward of a tensor block: gT, one copied group's slice, gA and (small blocks) a broadcast temporary; of a
+        # scalar group: gxw, xw, a temporary and gA; plus x transposed and the output gradient in GEMM rows
         self.temp_row = xt_max + out_dim + max(t_max + copy_max + ga_max + t_max, 2 * xw_max + tmp_max + sga_max)
 
     def row(self, kept: bool) -> int:
