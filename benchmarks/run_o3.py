@@ -178,7 +178,11 @@ def main() -> int:
     parser.add_argument("--skip-shared", action="store_true", help="only the per-sample cases")
     parser.add_argument("--compiled", action="store_true",
                         help="also time fwd+bwd of both libraries under torch.compile (informational, slow to compile)")
+    parser.add_argument("--no-kernel", action="store_true",
+                        help="steertorch without its compiled CPU kernel (pure-torch path; STEERTORCH_CPU_KERNEL=0)")
     args = parser.parse_args()
+    if args.no_kernel:
+        os.environ["STEERTORCH_CPU_KERNEL"] = "0"
     torch.set_num_threads(THREADS)
     from steertorch import o3
 
@@ -190,6 +194,10 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"e3nn {e3nn.__version__ if e3nn else 'not installed'}; batch {BATCH}, float32; load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (a load above the CPU count makes timings unreliable)")
+    built = time.perf_counter()
+    kernel = o3.cpu_kernel_available()
+    print(f"steertorch CPU kernel: {'in use' if kernel else 'not in use (pure-torch path)'}"
+          + (f" ({time.perf_counter() - built:.1f} s to load or compile)" if kernel else ""))
     print("times in ms as best / median of interleaved rounds; ratio = e3nn / ours on best times (> 1: we are faster)")
     gen = torch.Generator().manual_seed(0)
     failures = []

@@ -1,12 +1,14 @@
-"""The CPU shared-weight path of the fast "uvw" product (hand-written backward, reused buffers): equal to the
-differentiable path it replaces, values and derivatives of first to third order, in every block layout, in row
-chunks, for every subset of requested gradients, with retained graphs, in inference mode; and equivariant."""
+"""The CPU shared-weight path of the fast "uvw" product (hand-written backward), run by the compiled kernel and by
+its pure-torch fallback (every test runs on both): equal to the differentiable path it replaces, values and
+derivatives of first to third order, in every block layout, in row chunks, for every subset of requested gradients,
+with retained graphs, in inference mode; and equivariant."""
 
 import pytest
 import torch
 from _equivariance_helpers import check_irreps_equivariant, default_dtype, gen
 
 import steertorch.o3._tensor_product_fused as fused
+import steertorch.o3._tensor_product_kernel as kernel
 from steertorch import o3
 from steertorch.o3._tensor_product_plan import forward_uvw_single
 
@@ -21,6 +23,16 @@ CASES = [
     ("8x0e", "0e + 0e + 1o", "3x0e + 2x1o"),
 ]
 IDS = [c[0] for c in CASES]
+
+
+@pytest.fixture(autouse=True, params=["kernel", "torch"])
+def backend(request, monkeypatch):
+    """The compiled kernel (where a C compiler built it) or the pure-torch path."""
+    if request.param == "torch":
+        monkeypatch.setattr(kernel, "cpu_kernel_available", lambda: False)
+    elif not kernel.cpu_kernel_available():
+        pytest.skip("no C compiler on this machine: the kernel is not built (tests/o3/test_tensor_product_kernel.py)")
+    return request.param
 
 
 def _setup(i1, i2, io, batch, seed=0):
@@ -49,9 +61,10 @@ def _derivatives(f, x, y, w):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_values_and_derivatives_to_third_order_equal_the_differentiable_path(case):
+def test_values_and_derivatives_to_third_order_equal_the_differentiable_path(case, backend):
     tp, x, y = _setup(*case, batch=23)
     assert tp._fused_plan is not None
+    assert (tp._fused_plan.kernel(x, y, tp.weight, tp.cg_fast) is not None) == (backend == "kernel")
     w = tp.weight
     ours = _derivatives(lambda a, b, c: tp(a, b, c), x, y, w)
     ref = _derivatives(lambda a, b, c: _reference(tp, a, b, c), x, y, w)

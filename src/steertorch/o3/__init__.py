@@ -25,6 +25,7 @@ from ._spherical_harmonics import spherical_harmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
 from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
+from ._tensor_product_kernel import cpu_kernel_available
 from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 from ._wigner import change_basis_real_to_complex, su2_clebsch_gordan, wigner_3j, wigner_D
 
@@ -38,6 +39,7 @@ __all__ = [
     "FullTensorProduct",
     "TensorSquare",
     "release_tensor_product_buffers",
+    "cpu_kernel_available",
     "load_e3nn_state_dict",
     "Instruction",
     "Linear",

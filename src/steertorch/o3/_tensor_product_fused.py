@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import _tensor_product_kernel as _kernel
 from ._irreps import Irreps
 from ._tensor_product_plan import _BMM_MIN, UvwGroup
 
@@ -171,6 +172,7 @@ class FusedPlan:
     def __init__(self, groups: Sequence[UvwGroup], irreps_in1: Irreps, irreps_in2: Irreps,
                  irreps_out: Irreps) -> None:
         self.irreps_in1, self.irreps_in2, self.irreps_out = irreps_in1, irreps_in2, irreps_out
+        self.groups = list(groups)
         self.out_slices = [(s.start, s.stop) for s in irreps_out.slices()]
         in_slices = irreps_in1.slices()
         by_a: dict[int, list[UvwGroup]] = {}
@@ -209,6 +211,21 @@ class FusedPlan:
         # backward of a tensor block: gT, one copied group's slice, gA and (small blocks) a broadcast temporary; of a
         # scalar group: gxw, xw, a temporary and gA; plus x transposed and the output gradient in GEMM rows
         self.temp_row = xt_max + out_dim + max(t_max + copy_max + ga_max + t_max, 2 * xw_max + tmp_max + sga_max)
+
+    def kernel(self, *tensors: torch.Tensor) -> _kernel.KernelPlan | None:
+        """The compiled kernel's plan when it can take these tensors (CPU, one dtype of float32 / float64, the
+        kernel compiled), else None: the pure-torch path runs."""
+        dtype = tensors[0].dtype
+        if dtype not in (torch.float32, torch.float64) or any(t.dtype != dtype or t.device.type != "cpu"
+                                                               for t in tensors):
+            return None
+        if not hasattr(self, "_kernel_plan"):
+            try:
+                self._kernel_plan = _kernel.KernelPlan(self.groups, self.irreps_in1, self.irreps_in2,
+                                                       self.irreps_out)
+            except ValueError:  # blocks too large for the kernel
+                self._kernel_plan = None
+        return self._kernel_plan if self._kernel_plan is not None and _kernel.cpu_kernel_available() else None
 
     def row(self, kept: bool) -> int:
         """Scratch floats per row: the temporaries, and what the backward reads unless it is kept elsewhere."""
@@ -434,6 +451,9 @@ def _grads(plan: FusedPlan, x: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, 
 def _forward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor,
              keep: _Saved | None) -> torch.Tensor:
     """B(x, y, w); with ``keep``, A and T are written there (for the backward) instead of the scratch."""
+    kernel = plan.kernel(x, y, w, cg)
+    if kernel is not None:
+        return kernel.forward(x.contiguous(), y.contiguous(), w.contiguous(), cg.contiguous())
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim)
     step = plan.chunk(z, x.dtype, keep is not None)
@@ -469,6 +489,11 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
               value: bool = False) -> tuple:
     """(dx, dy, dw) of <grad, B(x, y, w)> (None where not needed); A and T from ``kept`` or recomputed. With
     ``value``, B(x, y, w) too (from the same A and T): (dx, dy, dw, B)."""
+    kernel = plan.kernel(x, y, w, cg, grad)
+    if kernel is not None:
+        x, y, w, cg, grad = (t.contiguous() for t in (x, y, w, cg, grad))
+        grads = kernel.backward(x, y, w, cg, grad, needs)
+        return (*grads, kernel.forward(x, y, w, cg)) if value else grads
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim) if value else None
     grad = grad.contiguous()
@@ -552,8 +577,11 @@ def _grads_from_lease(plan, x, y, w, cg, grad, needs, lease, generation) -> tupl
 class _Product(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, w, cg, plan):
-        lease = _lend(max(1, x.shape[0] * plan.saved_row), x)
         ctx.save_for_backward(x, y, w, cg)
+        if plan.kernel(x, y, w, cg) is not None:  # the kernel recomputes what its backward reads
+            ctx.plan, ctx.lease, ctx.generation = plan, None, 0
+            return _forward(plan, x, y, w, cg, None)
+        lease = _lend(max(1, x.shape[0] * plan.saved_row), x)
         ctx.plan, ctx.lease, ctx.generation = plan, lease, lease.generation
         return _forward(plan, x, y, w, cg, _saved_views(plan, _Carve(lease.buf), x.shape[0]))
 

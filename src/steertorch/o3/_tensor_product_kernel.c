@@ -1,0 +1,383 @@
+/* CPU kernel of the shared-weight "uvw" tensor product with a multiplicity-1 second input (features times spherical
+ * harmonics), compiled on first use by _tensor_product_kernel.py (twice: REAL float / double, VL its vector width,
+ * SUF the suffix of the exported names). The math is that of _tensor_product_plan.py; per sample z:
+ *
+ *   A[c]            = sum_j y[z, j] cg[j, c]                        (cg: the plan's stacked Clebsch-Gordan matrix)
+ *   T_p[k, u]       = sum_i A[acol + k * ak + i] x[z, xs + u * d1 + i]              (one path p: a -> o)
+ *   out[z, os + w * d_o + k] = sum_{p -> o} sum_u T_p[k, u] W[w_off + u * mul_out + w]
+ *
+ * and for the backward, with g the output gradient in the same layout and gT_p[k, u] = sum_w g[k, w] W_p[u, w]:
+ *   gx[z, xs + u * d1 + i] = sum_{p from a} sum_k A_p[k, i] gT_p[k, u],   gA_p[k, i] = sum_u gT_p[k, u] x_a[u, i],
+ *   gy[z, j] = sum_c gA[c] cg[j, c],   gW_p[u, w] = sum_z sum_k T_p[k, u] g[k, w].
+ *
+ * Every sample is independent: threads take contiguous ranges of samples; each accumulates its own weight gradient,
+ * summed at the end. Intermediates live in per-thread buffers of a few KB (no batch-sized temporary). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define NAME(n) CAT(n, SUF)
+
+typedef REAL real;
+typedef real vec __attribute__((vector_size(VL * sizeof(real))));
+
+#define MAXD 16 /* largest 2l + 1 of an input or output block (l <= 7); the Python side checks it */
+
+typedef struct { int64_t a, d1, mul1, acol, ak, o, d_o, mul_out, w_off, early; } path_t;
+typedef struct { int64_t xs, d1, mul, xt; } in_t;
+typedef struct { int64_t os, d_o, mul, p0, p1; } out_t;
+
+typedef struct {
+  int64_t z0, z1, n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len;
+  const path_t *paths; const in_t *ins; const out_t *outs;
+  const real *x, *y, *w, *wt, *cg, *grad;
+  real *out, *gx, *gy, *gw;
+  int status;
+} job_t;
+
+static inline vec vload(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(real *p, vec v) { memcpy(p, &v, sizeof v); }
+static inline real hsum(vec v) { real s = 0; for (int l = 0; l < VL; ++l) s += v[l]; return s; }
+
+/* A = y cg for one sample */
+static void amat(const real *restrict yz, const real *restrict cg, real *restrict a, int64_t d_y, int64_t n_a) {
+  for (int64_t c = 0; c < n_a; ++c) a[c] = 0;
+  for (int64_t j = 0; j < d_y; ++j) {
+    const real yj = yz[j];
+    const real *row = cg + j * n_a;
+    for (int64_t c = 0; c < n_a; ++c) a[c] += yj * row[c];
+  }
+}
+
+/* xt[i * mul + u] = x[u * d1 + i] for every input block */
+static void transpose_in(const job_t *jb, const real *restrict xz, real *restrict xt) {
+  for (int64_t n = 0; n < jb->n_in; ++n) {
+    const in_t b = jb->ins[n];
+    for (int64_t i = 0; i < b.d1; ++i)
+      for (int64_t u = 0; u < b.mul; ++u) xt[b.xt + i * b.mul + u] = xz[b.xs + u * b.d1 + i];
+  }
+}
+
+/* t[k * mul + u] (+)= sum_i a[k * ak + i] xt[i * mul + u] */
+static inline __attribute__((always_inline)) void contract(const real *restrict a, int64_t ak, const real *restrict xt,
+                                                           real *restrict t, int64_t d_o, int64_t d1, int64_t mul,
+                                                           int add) {
+  const int64_t nv = mul / VL * VL;
+  for (int64_t u = 0; u < nv; u += VL) {
+    vec xv[MAXD];
+    for (int64_t i = 0; i < d1; ++i) xv[i] = vload(xt + i * mul + u);
+    for (int64_t k = 0; k < d_o; ++k) {
+      const real *ar = a + k * ak;
+      vec s = ar[0] * xv[0];
+      for (int64_t i = 1; i < d1; ++i) s += ar[i] * xv[i];
+      if (add) s += vload(t + k * mul + u);
+      vstore(t + k * mul + u, s);
+    }
+  }
+  for (int64_t u = nv; u < mul; ++u)
+    for (int64_t k = 0; k < d_o; ++k) {
+      real s = add ? t[k * mul + u] : 0;
+      for (int64_t i = 0; i < d1; ++i) s += a[k * ak + i] * xt[i * mul + u];
+      t[k * mul + u] = s;
+    }
+}
+
+static void contract_any(const real *a, int64_t ak, const real *xt, real *t, int64_t d_o, int64_t d1, int64_t mul,
+                         int add) {
+  switch (d1) {
+    case 1: contract(a, ak, xt, t, d_o, 1, mul, add); break;
+    case 3: contract(a, ak, xt, t, d_o, 3, mul, add); break;
+    case 5: contract(a, ak, xt, t, d_o, 5, mul, add); break;
+    case 7: contract(a, ak, xt, t, d_o, 7, mul, add); break;
+    default: contract(a, ak, xt, t, d_o, d1, mul, add);
+  }
+}
+
+/* acc[k * n + c] (+)= sum_r t[k * m + r] b[r * n + c]: the channel mixing (t = T, b = W: n = mul_out) and the
+   gradient of T (t = g, b = W^T: n = mul1). The accumulators of cc column vectors of all d_o rows stay in
+   registers: d_o * cc independent sums, enough to hide the latency of the multiply-adds. */
+static inline __attribute__((always_inline)) void mix_cols(const real *restrict t, int64_t m, const real *restrict b,
+                                                           int64_t n, real *restrict acc, int64_t d_o, int first,
+                                                           int64_t c, const int cc) {
+  vec s[MAXD][4];
+  for (int64_t k = 0; k < d_o; ++k)
+    for (int j = 0; j < cc; ++j) s[k][j] = first ? (vec){0} : vload(acc + k * n + c + j * VL);
+  for (int64_t r = 0; r < m; ++r) {
+    vec bv[4];
+    for (int j = 0; j < cc; ++j) bv[j] = vload(b + r * n + c + j * VL);
+    for (int64_t k = 0; k < d_o; ++k) {
+      const real tk = t[k * m + r];
+      for (int j = 0; j < cc; ++j) s[k][j] += tk * bv[j];
+    }
+  }
+  for (int64_t k = 0; k < d_o; ++k)
+    for (int j = 0; j < cc; ++j) vstore(acc + k * n + c + j * VL, s[k][j]);
+}
+
+static inline __attribute__((always_inline)) void mix(const real *restrict t, int64_t m, const real *restrict b,
+                                                      int64_t n, real *restrict acc, int64_t d_o, int first) {
+  int64_t c = 0;
+  if (d_o <= 3) {
+    for (; c + 4 * VL <= n; c += 4 * VL) mix_cols(t, m, b, n, acc, d_o, first, c, 4);
+  } else if (d_o <= 5) {
+    for (; c + 2 * VL <= n; c += 2 * VL) mix_cols(t, m, b, n, acc, d_o, first, c, 2);
+  }
+  for (; c + VL <= n; c += VL) mix_cols(t, m, b, n, acc, d_o, first, c, 1);
+  for (; c < n; ++c)
+    for (int64_t k = 0; k < d_o; ++k) {
+      real s = first ? 0 : acc[k * n + c];
+      for (int64_t r = 0; r < m; ++r) s += t[k * m + r] * b[r * n + c];
+      acc[k * n + c] = s;
+    }
+}
+
+static void mix_any(const real *t, int64_t m, const real *b, int64_t n, real *acc, int64_t d_o, int first) {
+  switch (d_o) {
+    case 1: mix(t, m, b, n, acc, 1, first); break;
+    case 3: mix(t, m, b, n, acc, 3, first); break;
+    case 5: mix(t, m, b, n, acc, 5, first); break;
+    case 7: mix(t, m, b, n, acc, 7, first); break;
+    default: mix(t, m, b, n, acc, d_o, first);
+  }
+}
+
+/* gw[u * n + c] += sum_k t[k * m + u] g[k * n + c]: this sample's share of the weight gradient */
+static inline __attribute__((always_inline)) void outer(const real *restrict t, int64_t m, const real *restrict g,
+                                                        int64_t n, real *restrict gw, int64_t d_o) {
+  const int64_t nv = n / VL * VL;
+  for (int64_t c = 0; c < nv; c += VL) {
+    vec gv[MAXD];
+    for (int64_t k = 0; k < d_o; ++k) gv[k] = vload(g + k * n + c);
+    for (int64_t u = 0; u < m; ++u) {
+      vec s = vload(gw + u * n + c);
+      for (int64_t k = 0; k < d_o; ++k) s += t[k * m + u] * gv[k];
+      vstore(gw + u * n + c, s);
+    }
+  }
+  for (int64_t c = nv; c < n; ++c)
+    for (int64_t u = 0; u < m; ++u) {
+      real s = gw[u * n + c];
+      for (int64_t k = 0; k < d_o; ++k) s += t[k * m + u] * g[k * n + c];
+      gw[u * n + c] = s;
+    }
+}
+
+static void outer_any(const real *t, int64_t m, const real *g, int64_t n, real *gw, int64_t d_o) {
+  switch (d_o) {
+    case 1: outer(t, m, g, n, gw, 1); break;
+    case 3: outer(t, m, g, n, gw, 3); break;
+    case 5: outer(t, m, g, n, gw, 5); break;
+    case 7: outer(t, m, g, n, gw, 7); break;
+    default: outer(t, m, g, n, gw, d_o);
+  }
+}
+
+/* gxt[i * mul + u] += sum_k a[k * ak + i] gt[k * mul + u];  ga[k * ak + i] = sum_u gt[k * mul + u] xt[i * mul + u] */
+static inline __attribute__((always_inline)) void contract_back_d(const real *restrict a, int64_t ak,
+    const real *restrict gt, const real *restrict xt, real *restrict gxt, real *restrict ga, int64_t d_o, int64_t d1,
+    int64_t mul) {
+  const int64_t nv = mul / VL * VL;
+  if (gxt) {
+    for (int64_t u = 0; u < nv; u += VL) {
+      vec s[MAXD];
+      for (int64_t i = 0; i < d1; ++i) s[i] = vload(gxt + i * mul + u);
+      for (int64_t k = 0; k < d_o; ++k) {
+        const vec gv = vload(gt + k * mul + u);
+        for (int64_t i = 0; i < d1; ++i) s[i] += a[k * ak + i] * gv;
+      }
+      for (int64_t i = 0; i < d1; ++i) vstore(gxt + i * mul + u, s[i]);
+    }
+    for (int64_t u = nv; u < mul; ++u)
+      for (int64_t i = 0; i < d1; ++i) {
+        real s = gxt[i * mul + u];
+        for (int64_t k = 0; k < d_o; ++k) s += a[k * ak + i] * gt[k * mul + u];
+        gxt[i * mul + u] = s;
+      }
+  }
+  if (ga) {
+    for (int64_t k = 0; k < d_o; ++k)
+      for (int64_t i = 0; i < d1; ++i) {
+        const real *gk = gt + k * mul, *xi = xt + i * mul;
+        vec s = {0};
+        for (int64_t u = 0; u < nv; u += VL) s += vload(gk + u) * vload(xi + u);
+        real tot = hsum(s);
+        for (int64_t u = nv; u < mul; ++u) tot += gk[u] * xi[u];
+        ga[k * ak + i] = tot;
+      }
+  }
+}
+
+static void contract_back(const real *a, int64_t ak, const real *gt, const real *xt, real *gxt, real *ga, int64_t d_o,
+                          int64_t d1, int64_t mul) {
+  switch (d1 * 100 + d_o) {
+#define CASE(D1, DO) case D1 * 100 + DO: contract_back_d(a, ak, gt, xt, gxt, ga, DO, D1, mul); break;
+    CASE(1, 1) CASE(1, 3) CASE(1, 5) CASE(1, 7) CASE(3, 1) CASE(3, 3) CASE(3, 5) CASE(3, 7)
+    CASE(5, 1) CASE(5, 3) CASE(5, 5) CASE(5, 7) CASE(7, 1) CASE(7, 3) CASE(7, 5) CASE(7, 7)
+#undef CASE
+    default: contract_back_d(a, ak, gt, xt, gxt, ga, d_o, d1, mul);
+  }
+}
+
+static void forward_range(job_t *jb) {
+  real *a = malloc(sizeof(real) * (jb->n_a + jb->xt_len + jb->t_len + jb->g_len + 1));
+  if (!a) { jb->status = 1; return; }
+  real *xt = a + jb->n_a, *tb = xt + jb->xt_len, *acc = tb + jb->t_len;
+  for (int64_t z = jb->z0; z < jb->z1; ++z) {
+    const real *xz = jb->x + z * jb->ld_x;
+    real *oz = jb->out + z * jb->ld_out;
+    amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, jb->n_a);
+    transpose_in(jb, xz, xt);
+    for (int64_t o = 0; o < jb->n_out; ++o) {
+      const out_t ob = jb->outs[o];
+      if (ob.p0 == ob.p1) { memset(oz + ob.os, 0, sizeof(real) * ob.d_o * ob.mul); continue; }
+      for (int64_t n = ob.p0; n < ob.p1; ++n) {
+        const path_t p = jb->paths[n];
+        const real *xa = xt + jb->ins[p.a].xt;
+        if (p.early) {  /* d1 < d_o: mix the channels first, X[i, w] = sum_u x[u, i] W[u, w] */
+          mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
+          contract_any(a + p.acol, p.ak, tb, acc, p.d_o, p.d1, p.mul_out, n != ob.p0);
+        } else {
+          contract_any(a + p.acol, p.ak, xa, tb, p.d_o, p.d1, p.mul1, 0);
+          mix_any(tb, p.mul1, jb->w + p.w_off, p.mul_out, acc, p.d_o, n == ob.p0);
+        }
+      }
+      for (int64_t c = 0; c < ob.mul; ++c)
+        for (int64_t k = 0; k < ob.d_o; ++k) oz[ob.os + c * ob.d_o + k] = acc[k * ob.mul + c];
+    }
+  }
+  free(a);
+}
+
+static void backward_range(job_t *jb) {
+  const int64_t n_buf = 2 * jb->n_a + 2 * jb->xt_len + 2 * jb->t_len + jb->g_len + 1;
+  real *a = malloc(sizeof(real) * n_buf);
+  if (!a) { jb->status = 1; return; }
+  real *ga = a + jb->n_a, *xt = ga + jb->n_a, *gxt = xt + jb->xt_len, *tb = gxt + jb->xt_len, *gtb = tb + jb->t_len;
+  real *gk = gtb + jb->t_len;
+  for (int64_t z = jb->z0; z < jb->z1; ++z) {
+    const real *xz = jb->x + z * jb->ld_x, *gz = jb->grad + z * jb->ld_out;
+    amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, jb->n_a);
+    transpose_in(jb, xz, xt);
+    if (jb->gx) memset(gxt, 0, sizeof(real) * jb->xt_len);
+    for (int64_t o = 0; o < jb->n_out; ++o) {
+      const out_t ob = jb->outs[o];
+      if (ob.p0 == ob.p1) continue;
+      for (int64_t k = 0; k < ob.d_o; ++k)
+        for (int64_t c = 0; c < ob.mul; ++c) gk[k * ob.mul + c] = gz[ob.os + c * ob.d_o + k];
+      for (int64_t n = ob.p0; n < ob.p1; ++n) {
+        const path_t p = jb->paths[n];
+        const real *xa = xt + jb->ins[p.a].xt;
+        real *gxa = jb->gx ? gxt + jb->ins[p.a].xt : 0, *gap = jb->gy ? ga + p.acol : 0;
+        if (p.early) {  /* gX[i, w] = sum_k A[k, i] g[k, w]; gA[k, i] = sum_w g[k, w] X[i, w] */
+          if (gap) mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
+          memset(gtb, 0, sizeof(real) * p.d1 * p.mul_out);
+          contract_back(a + p.acol, p.ak, gk, tb, gtb, gap, p.d_o, p.d1, p.mul_out);
+          if (jb->gw) outer_any(xa, p.mul1, gtb, p.mul_out, jb->gw + p.w_off, p.d1);
+          if (gxa) mix_any(gtb, p.mul_out, jb->wt + p.w_off, p.mul1, gxa, p.d1, 0);
+          continue;
+        }
+        if (jb->gw) {
+          contract_any(a + p.acol, p.ak, xa, tb, p.d_o, p.d1, p.mul1, 0);
+          outer_any(tb, p.mul1, gk, p.mul_out, jb->gw + p.w_off, p.d_o);
+        }
+        if (gxa || gap) {
+          mix_any(gk, p.mul_out, jb->wt + p.w_off, p.mul1, gtb, p.d_o, 1);
+          contract_back(a + p.acol, p.ak, gtb, xa, gxa, gap, p.d_o, p.d1, p.mul1);
+        }
+      }
+    }
+    if (jb->gx) {
+      real *gxz = jb->gx + z * jb->ld_x;
+      for (int64_t n = 0; n < jb->n_in; ++n) {
+        const in_t b = jb->ins[n];
+        for (int64_t u = 0; u < b.mul; ++u)
+          for (int64_t i = 0; i < b.d1; ++i) gxz[b.xs + u * b.d1 + i] = gxt[b.xt + i * b.mul + u];
+      }
+    }
+    if (jb->gy) {
+      real *gyz = jb->gy + z * jb->ld_y;
+      for (int64_t j = 0; j < jb->d_y; ++j) {
+        const real *row = jb->cg + j * jb->n_a;
+        vec s = {0};
+        int64_t c = 0;
+        for (; c + VL <= jb->n_a; c += VL) s += vload(row + c) * vload(ga + c);
+        real tot = hsum(s);
+        for (; c < jb->n_a; ++c) tot += row[c] * ga[c];
+        gyz[j] = tot;
+      }
+    }
+  }
+  free(a);
+}
+
+static void *forward_thread(void *q) { forward_range((job_t *)q); return 0; }
+static void *backward_thread(void *q) { backward_range((job_t *)q); return 0; }
+
+/* Runs the range [0, z) on n_threads threads (the calling one included); returns 0 on success. */
+static int run(job_t proto, int64_t z, int n_threads, int backward) {
+  if (n_threads < 1) n_threads = 1;
+  if (n_threads > 256) n_threads = 256;
+  if (n_threads > z) n_threads = z > 0 ? (int)z : 1;
+  job_t jobs[256];
+  pthread_t threads[256];
+  real *gw_parts = 0;
+  if (backward && proto.gw && n_threads > 1) {
+    gw_parts = calloc((size_t)(n_threads - 1) * proto.numel + 1, sizeof(real));
+    if (!gw_parts) return 1;
+  }
+  int started = 1, status = 0;
+  for (int k = 0; k < n_threads; ++k) {
+    jobs[k] = proto;
+    jobs[k].z0 = z * k / n_threads;
+    jobs[k].z1 = z * (k + 1) / n_threads;
+    if (k > 0 && gw_parts) jobs[k].gw = gw_parts + (size_t)(k - 1) * proto.numel;
+  }
+  for (int k = 1; k < n_threads; ++k, ++started)
+    if (pthread_create(&threads[k], 0, backward ? backward_thread : forward_thread, &jobs[k])) break;
+  for (int k = started; k < n_threads; ++k) {  /* threads that could not start: run here */
+    if (backward) backward_range(&jobs[k]); else forward_range(&jobs[k]);
+  }
+  if (backward) backward_range(&jobs[0]); else forward_range(&jobs[0]);
+  for (int k = 1; k < started; ++k) pthread_join(threads[k], 0);
+  for (int k = 0; k < n_threads; ++k) status |= jobs[k].status;
+  if (gw_parts) {
+    for (int k = 1; k < n_threads; ++k) {
+      const real *part = jobs[k].gw;
+      for (int64_t e = 0; e < proto.numel; ++e) proto.gw[e] += part[e];
+    }
+    free(gw_parts);
+  }
+  return status;
+}
+
+/* sizes: n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len */
+int NAME(st_tp_forward)(int64_t z, const int64_t *sizes, const path_t *paths, const in_t *ins, const out_t *outs,
+                        const real *x, const real *y, const real *w, const real *cg, real *out, int n_threads) {
+  job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
+             sizes[10], sizes[11], paths, ins, outs, x, y, w, 0, cg, 0, out, 0, 0, 0, 0};
+  return run(j, z, n_threads, 0);
+}
+
+/* gx, gy, gw may be null (not wanted); gw (zeroed by the caller) accumulates */
+int NAME(st_tp_backward)(int64_t z, const int64_t *sizes, const path_t *paths, const in_t *ins, const out_t *outs,
+                         const real *x, const real *y, const real *w, const real *cg, const real *grad, real *gx,
+                         real *gy, real *gw, int n_threads) {
+  real *wt = 0;
+  if (gx || gy) {  /* each path's [mul1, mul_out] weights transposed, at the same offset */
+    wt = malloc(sizeof(real) * (sizes[8] + 1));
+    if (!wt) return 1;
+    for (int64_t n = 0; n < sizes[2]; ++n) {
+      const path_t p = paths[n];
+      for (int64_t u = 0; u < p.mul1; ++u)
+        for (int64_t c = 0; c < p.mul_out; ++c) wt[p.w_off + c * p.mul1 + u] = w[p.w_off + u * p.mul_out + c];
+    }
+  }
+  job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
+             sizes[10], sizes[11], paths, ins, outs, x, y, w, wt, cg, grad, 0, gx, gy, gw, 0};
+  const int status = run(j, z, n_threads, 1);
+  free(wt);
+  return status;
+}
