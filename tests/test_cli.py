@@ -24,6 +24,9 @@ def test_info_prints_versions(capsys):
     assert f"steertorch {_expected_version()}" in out
     assert torch.__version__ in out
     assert "cpu: available" in out
+    from steertorch.o3 import cpu_kernel_available
+
+    assert ("cpu kernel in use" in out) == cpu_kernel_available()
 
 
 def test_no_command_prints_help(capsys):

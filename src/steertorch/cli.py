@@ -255,6 +255,10 @@ def _run_info(args: argparse.Namespace) -> int:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         print("           mps: available")
+    from .o3 import cpu_kernel_available  # compiles the kernel on the first call on a machine (a few seconds)
+
+    kernel = "in use" if cpu_kernel_available() else "not in use (no C compiler, or STEERTORCH_CPU_KERNEL=0)"
+    print(f"cpu kernel {kernel}")
     return 0
 
 

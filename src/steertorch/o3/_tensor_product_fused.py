@@ -31,6 +31,10 @@ cotangents :math:`(h_x, h_y, h_W)` of :math:`(\partial x, \partial y, \partial W
 the points with one input replaced by its cotangent (for example
 :math:`\partial x = \partial_x^\top B(\cdot, h_y, W)\,g + \partial_x^\top B(\cdot, y, h_W)\,g`). Both are evaluated
 by these same functions, so forces-then-loss training (double backward) and any higher order work.
+
+Where the compiled kernel of :mod:`._tensor_product_kernel` is available (a C compiler on the machine, CPU tensors of
+float32 or float64), B and its gradients are computed by it instead of the torch operations below; it recomputes
+what the backward reads, so nothing is kept between forward and backward (no pooled buffer).
 """
 
 from __future__ import annotations
