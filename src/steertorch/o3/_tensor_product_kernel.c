@@ -319,14 +319,14 @@ static void *backward_thread(void *q) { backward_range((job_t *)q); return 0; }
 /* Runs the range [0, z) on n_threads threads (the calling one included); returns 0 on success. */
 static int run(job_t proto, int64_t z, int n_threads, int backward) {
   if (n_threads < 1) n_threads = 1;
-  if (n_threads > 256) n_threads = 256;
   if (n_threads > z) n_threads = z > 0 ? (int)z : 1;
-  job_t jobs[256];
-  pthread_t threads[256];
+  job_t *jobs = malloc(sizeof(job_t) * n_threads);
+  pthread_t *threads = malloc(sizeof(pthread_t) * n_threads);
   real *gw_parts = 0;
-  if (backward && proto.gw && n_threads > 1) {
-    gw_parts = calloc((size_t)(n_threads - 1) * proto.numel + 1, sizeof(real));
-    if (!gw_parts) return 1;
+  if (backward && proto.gw && n_threads > 1) gw_parts = calloc((size_t)(n_threads - 1) * proto.numel + 1, sizeof(real));
+  if (!jobs || !threads || (backward && proto.gw && n_threads > 1 && !gw_parts)) {
+    free(jobs); free(threads); free(gw_parts);
+    return 1;
   }
   int started = 1, status = 0;
   for (int k = 0; k < n_threads; ++k) {
@@ -348,8 +348,8 @@ static int run(job_t proto, int64_t z, int n_threads, int backward) {
       const real *part = jobs[k].gw;
       for (int64_t e = 0; e < proto.numel; ++e) proto.gw[e] += part[e];
     }
-    free(gw_parts);
   }
+  free(gw_parts); free(jobs); free(threads);
   return status;
 }
 
