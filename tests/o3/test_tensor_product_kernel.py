@@ -87,10 +87,12 @@ def test_large_l_and_blocks_beyond_the_kernel():
 
 @needs_compiler
 @pytest.mark.parametrize("threads,batch", [(1, 7), (3, 10), (4, 1)])
-def test_thread_counts_and_small_batches(threads, batch):
+def test_thread_counts_and_small_batches(threads, batch, monkeypatch):
+    monkeypatch.setattr(kernel, "_ROWS_PER_THREAD", 1)  # split even these small batches: uneven ranges, idle threads
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        assert kernel._threads(batch) == min(threads, batch) or batch == 0
         tp, x, y = _case("5x0e + 3x1o + 2x2e", "0e + 1o + 2e", "4x0e + 3x1o + 2x2e", batch=batch)
         _compare(tp, x, y, 1e-12)
     finally:

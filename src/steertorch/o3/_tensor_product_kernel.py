@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -45,6 +46,10 @@ _MAXD = 16  # largest 2l + 1 the kernel takes (MAXD in the C source)
 _FLAGS = ["-O3", "-fPIC", "-pthread", "-fno-math-errno"]
 _ARCH_FLAGS = (["-march=native"], [])  # the first that compiles
 _DTYPES = {torch.float32: ("float", 8, "f32"), torch.float64: ("double", 4, "f64")}
+_COMPILE_TIMEOUT_S = 300
+_ROWS_PER_THREAD = 64  # fewer rows than this per thread: fewer threads (starting one costs tens of microseconds)
+
+_log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib": the loaded library or None, once tried
@@ -93,8 +98,14 @@ def _build(cc: str, out: Path) -> bool:
                                       f"-DSUF={suffix}", "-c", str(_SOURCE), "-o", obj],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     for (real, width, suffix), obj in zip(_DTYPES.values(), objects)]  # both precisions at once
-            if any([job.wait() != 0 for job in jobs]):  # (a list: wait for both)
-                continue
+            try:
+                if any([job.wait(timeout=_COMPILE_TIMEOUT_S) != 0 for job in jobs]):  # (a list: wait for both)
+                    continue
+            except subprocess.TimeoutExpired:
+                for job in jobs:
+                    job.kill()
+                    job.wait()
+                return False
             lib = Path(tmp) / "kernel.so"
             if subprocess.run([*cc.split(), "-shared", "-pthread", *objects, "-o", str(lib)],
                               capture_output=True).returncode != 0:
@@ -130,9 +141,12 @@ def _load() -> ctypes.CDLL | None:
                     key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), cc.encode(), " ".join(_FLAGS).encode(),
                                                      _machine_id().encode()])).hexdigest()[:20]
                     path = _cache_dir() / f"tp_kernel_{key}.so"
+                    if not path.exists():
+                        _log.info("compiling the tensor product CPU kernel with %s into %s", cc, path)
                     if path.exists() or _build(cc, path):
                         lib = _declare(ctypes.CDLL(str(path)))
-                except (OSError, AttributeError, subprocess.SubprocessError):
+                except (OSError, AttributeError, subprocess.SubprocessError) as exc:
+                    _log.info("the tensor product CPU kernel is not available (%s): the torch path runs", exc)
                     lib = None
         _state["lib"] = lib
         return lib
@@ -147,6 +161,11 @@ def cpu_kernel_available() -> bool:
     True
     """
     return _load() is not None
+
+
+def _threads(rows: int) -> int:
+    """torch's intra-op thread count, less where the batch is too small to be worth a thread each."""
+    return max(1, min(torch.get_num_threads(), rows // _ROWS_PER_THREAD))
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -211,7 +230,7 @@ class KernelPlan:
         sizes, tables = self._args(w)
         fn = getattr(lib, f"st_tp_forward_{_DTYPES[x.dtype][2]}")
         if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), out.data_ptr(),
-              torch.get_num_threads()) != 0:
+              _threads(x.shape[0])) != 0:
             raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
         return out
 
@@ -228,6 +247,6 @@ class KernelPlan:
         sizes, tables = self._args(w)
         fn = getattr(lib, f"st_tp_backward_{_DTYPES[x.dtype][2]}")
         if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(),
-              _ptr(gx), _ptr(gy), _ptr(gw), torch.get_num_threads()) != 0:
+              _ptr(gx), _ptr(gy), _ptr(gw), _threads(x.shape[0])) != 0:
             raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
         return gx, gy, gw
