@@ -52,12 +52,31 @@ static void amat(const real *restrict yz, const real *restrict cg, real *restric
   }
 }
 
+/* from e3nn's layout [mul, d] to [d, mul] (to_rows) or back: dst[i * mul + u] = src[u * d + i] */
+static inline __attribute__((always_inline)) void transpose_d(real *restrict dst, const real *restrict src,
+                                                              int64_t mul, int64_t d, int to_rows) {
+  for (int64_t u = 0; u < mul; ++u)
+    for (int64_t i = 0; i < d; ++i) {
+      if (to_rows) dst[i * mul + u] = src[u * d + i];
+      else dst[u * d + i] = src[i * mul + u];
+    }
+}
+
+static void transpose(real *dst, const real *src, int64_t mul, int64_t d, int to_rows) {
+  switch (d) {
+    case 1: memcpy(dst, src, sizeof(real) * mul); break;
+    case 3: transpose_d(dst, src, mul, 3, to_rows); break;
+    case 5: transpose_d(dst, src, mul, 5, to_rows); break;
+    case 7: transpose_d(dst, src, mul, 7, to_rows); break;
+    default: transpose_d(dst, src, mul, d, to_rows);
+  }
+}
+
 /* xt[i * mul + u] = x[u * d1 + i] for every input block */
 static void transpose_in(const job_t *jb, const real *restrict xz, real *restrict xt) {
   for (int64_t n = 0; n < jb->n_in; ++n) {
     const in_t b = jb->ins[n];
-    for (int64_t i = 0; i < b.d1; ++i)
-      for (int64_t u = 0; u < b.mul; ++u) xt[b.xt + i * b.mul + u] = xz[b.xs + u * b.d1 + i];
+    transpose(xt + b.xt, xz + b.xs, b.mul, b.d1, 1);
   }
 }
 
@@ -144,35 +163,48 @@ static void mix_any(const real *t, int64_t m, const real *b, int64_t n, real *ac
   }
 }
 
-/* gw[u * n + c] += sum_k t[k * m + u] g[k * n + c]: this sample's share of the weight gradient */
-static inline __attribute__((always_inline)) void outer(const real *restrict t, int64_t m, const real *restrict g,
-                                                        int64_t n, real *restrict gw, int64_t d_o) {
-  const int64_t nv = n / VL * VL;
-  for (int64_t c = 0; c < nv; c += VL) {
-    vec gv[MAXD];
-    for (int64_t k = 0; k < d_o; ++k) gv[k] = vload(g + k * n + c);
-    for (int64_t u = 0; u < m; ++u) {
-      vec s = vload(gw + u * n + c);
-      for (int64_t k = 0; k < d_o; ++k) s += t[k * m + u] * gv[k];
-      vstore(gw + u * n + c, s);
+/* gw[u * n + c] += sum_s sum_k t[s * ts + k * m + u] g[s * gs + k * n + c]: the weight gradient of a block of
+   samples. A tile of U rows and CC column vectors of gw stays in registers over the whole sum. */
+static inline __attribute__((always_inline)) void outer_tile(const real *restrict t, int64_t ts,
+    const real *restrict g, int64_t gs, int64_t nb, int64_t rows, int64_t m, int64_t n, real *restrict gw, int64_t u,
+    int64_t c, const int U, const int CC) {
+  vec acc[4][2];
+  for (int i = 0; i < U; ++i)
+    for (int j = 0; j < CC; ++j) acc[i][j] = vload(gw + (u + i) * n + c + j * VL);
+  for (int64_t s = 0; s < nb; ++s)
+    for (int64_t k = 0; k < rows; ++k) {
+      const real *gr = g + s * gs + k * n + c, *tr = t + s * ts + k * m + u;
+      vec gv[2];
+      for (int j = 0; j < CC; ++j) gv[j] = vload(gr + j * VL);
+      for (int i = 0; i < U; ++i) {
+        const real tv = tr[i];
+        for (int j = 0; j < CC; ++j) acc[i][j] += tv * gv[j];
+      }
     }
-  }
-  for (int64_t c = nv; c < n; ++c)
-    for (int64_t u = 0; u < m; ++u) {
-      real s = gw[u * n + c];
-      for (int64_t k = 0; k < d_o; ++k) s += t[k * m + u] * g[k * n + c];
-      gw[u * n + c] = s;
-    }
+  for (int i = 0; i < U; ++i)
+    for (int j = 0; j < CC; ++j) vstore(gw + (u + i) * n + c + j * VL, acc[i][j]);
 }
 
-static void outer_any(const real *t, int64_t m, const real *g, int64_t n, real *gw, int64_t d_o) {
-  switch (d_o) {
-    case 1: outer(t, m, g, n, gw, 1); break;
-    case 3: outer(t, m, g, n, gw, 3); break;
-    case 5: outer(t, m, g, n, gw, 5); break;
-    case 7: outer(t, m, g, n, gw, 7); break;
-    default: outer(t, m, g, n, gw, d_o);
+static void outer_block(const real *t, int64_t ts, const real *g, int64_t gs, int64_t nb, int64_t rows, int64_t m,
+                        int64_t n, real *gw) {
+  int64_t c = 0;
+  for (; c + 2 * VL <= n; c += 2 * VL) {
+    int64_t u = 0;
+    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 2);
+    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 2);
   }
+  for (; c + VL <= n; c += VL) {
+    int64_t u = 0;
+    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 1);
+    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 1);
+  }
+  for (; c < n; ++c)
+    for (int64_t u = 0; u < m; ++u) {
+      real acc = gw[u * n + c];
+      for (int64_t s = 0; s < nb; ++s)
+        for (int64_t k = 0; k < rows; ++k) acc += t[s * ts + k * m + u] * g[s * gs + k * n + c];
+      gw[u * n + c] = acc;
+    }
 }
 
 /* gxt[i * mul + u] += sum_k a[k * ak + i] gt[k * mul + u];  ga[k * ak + i] = sum_u gt[k * mul + u] xt[i * mul + u] */
@@ -244,73 +276,91 @@ static void forward_range(job_t *jb) {
           mix_any(tb, p.mul1, jb->w + p.w_off, p.mul_out, acc, p.d_o, n == ob.p0);
         }
       }
-      for (int64_t c = 0; c < ob.mul; ++c)
-        for (int64_t k = 0; k < ob.d_o; ++k) oz[ob.os + c * ob.d_o + k] = acc[k * ob.mul + c];
+      transpose(oz + ob.os, acc, ob.mul, ob.d_o, 0);
     }
   }
   free(a);
 }
 
+#define BLOCK 8 /* samples whose weight gradients are summed in registers before gw is read and written */
+
 static void backward_range(job_t *jb) {
-  const int64_t n_buf = 2 * jb->n_a + 2 * jb->xt_len + 2 * jb->t_len + jb->g_len + 1;
-  real *a = malloc(sizeof(real) * n_buf);
-  if (!a) { jb->status = 1; return; }
-  real *ga = a + jb->n_a, *xt = ga + jb->n_a, *gxt = xt + jb->xt_len, *tb = gxt + jb->xt_len, *gtb = tb + jb->t_len;
-  real *gk = gtb + jb->t_len;
-  for (int64_t z = jb->z0; z < jb->z1; ++z) {
-    const real *xz = jb->x + z * jb->ld_x, *gz = jb->grad + z * jb->ld_out;
-    amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, jb->n_a);
-    transpose_in(jb, xz, xt);
-    if (jb->gx) memset(gxt, 0, sizeof(real) * jb->xt_len);
-    for (int64_t o = 0; o < jb->n_out; ++o) {
-      const out_t ob = jb->outs[o];
-      if (ob.p0 == ob.p1) continue;
-      for (int64_t k = 0; k < ob.d_o; ++k)
-        for (int64_t c = 0; c < ob.mul; ++c) gk[k * ob.mul + c] = gz[ob.os + c * ob.d_o + k];
-      for (int64_t n = ob.p0; n < ob.p1; ++n) {
-        const path_t p = jb->paths[n];
-        const real *xa = xt + jb->ins[p.a].xt;
-        real *gxa = jb->gx ? gxt + jb->ins[p.a].xt : 0, *gap = jb->gy ? ga + p.acol : 0;
-        if (p.early) {  /* gX[i, w] = sum_k A[k, i] g[k, w]; gA[k, i] = sum_w g[k, w] X[i, w] */
-          if (gap) mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
-          memset(gtb, 0, sizeof(real) * p.d1 * p.mul_out);
-          contract_back(a + p.acol, p.ak, gk, tb, gtb, gap, p.d_o, p.d1, p.mul_out);
-          if (jb->gw) outer_any(xa, p.mul1, gtb, p.mul_out, jb->gw + p.w_off, p.d1);
-          if (gxa) mix_any(gtb, p.mul_out, jb->wt + p.w_off, p.mul1, gxa, p.d1, 0);
-          continue;
+  const int64_t na = jb->n_a, nx = jb->xt_len, ng = jb->ld_out, nt = jb->t_len;
+  real *buf = malloc(sizeof(real) * (BLOCK * (na + nx + ng + nt) + na + nx + 2 * nt + 1));
+  if (!buf) { jb->status = 1; return; }
+  real *ab = buf, *xtb = ab + BLOCK * na, *gkb = xtb + BLOCK * nx, *tbb = gkb + BLOCK * ng;
+  real *ga = tbb + BLOCK * nt, *gxt = ga + na, *gtb = gxt + nx, *tb = gtb + nt;
+  const int need_xt = jb->gw || jb->gy;
+  for (int64_t z0 = jb->z0; z0 < jb->z1; z0 += BLOCK) {
+    const int64_t nb = jb->z1 - z0 < BLOCK ? jb->z1 - z0 : BLOCK;
+    for (int64_t s = 0; s < nb; ++s) {  /* A, x and the output gradient in rows, for the block */
+      const int64_t z = z0 + s;
+      amat(jb->y + z * jb->ld_y, jb->cg, ab + s * na, jb->d_y, na);
+      if (need_xt) transpose_in(jb, jb->x + z * jb->ld_x, xtb + s * nx);
+      for (int64_t o = 0; o < jb->n_out; ++o) {
+        const out_t ob = jb->outs[o];
+        if (ob.p0 < ob.p1) transpose(gkb + s * ng + ob.os, jb->grad + z * jb->ld_out + ob.os, ob.mul, ob.d_o, 1);
+      }
+    }
+    for (int64_t s = 0; (jb->gx || jb->gy) && s < nb; ++s) {  /* gradients of x and y, sample by sample */
+      const int64_t z = z0 + s;
+      const real *a = ab + s * na, *xt = xtb + s * nx;
+      if (jb->gx) memset(gxt, 0, sizeof(real) * nx);
+      for (int64_t o = 0; o < jb->n_out; ++o) {
+        const out_t ob = jb->outs[o];
+        const real *gk = gkb + s * ng + ob.os;
+        for (int64_t n = ob.p0; n < ob.p1; ++n) {
+          const path_t p = jb->paths[n];
+          const real *xa = xt + jb->ins[p.a].xt;
+          real *gxa = jb->gx ? gxt + jb->ins[p.a].xt : 0, *gap = jb->gy ? ga + p.acol : 0;
+          if (p.early) {  /* gX[i, w] = sum_k A[k, i] g[k, w]; gA[k, i] = sum_w g[k, w] X[i, w] */
+            if (gap) mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
+            memset(gtb, 0, sizeof(real) * p.d1 * p.mul_out);
+            contract_back(a + p.acol, p.ak, gk, tb, gtb, gap, p.d_o, p.d1, p.mul_out);
+            if (gxa) mix_any(gtb, p.mul_out, jb->wt + p.w_off, p.mul1, gxa, p.d1, 0);
+          } else {  /* gT[k, u] = sum_w g[k, w] W[u, w] */
+            mix_any(gk, p.mul_out, jb->wt + p.w_off, p.mul1, gtb, p.d_o, 1);
+            contract_back(a + p.acol, p.ak, gtb, xa, gxa, gap, p.d_o, p.d1, p.mul1);
+          }
         }
-        if (jb->gw) {
-          contract_any(a + p.acol, p.ak, xa, tb, p.d_o, p.d1, p.mul1, 0);
-          outer_any(tb, p.mul1, gk, p.mul_out, jb->gw + p.w_off, p.d_o);
+      }
+      if (jb->gx) {
+        real *gxz = jb->gx + z * jb->ld_x;
+        for (int64_t n = 0; n < jb->n_in; ++n) {
+          const in_t b = jb->ins[n];
+          transpose(gxz + b.xs, gxt + b.xt, b.mul, b.d1, 0);
         }
-        if (gxa || gap) {
-          mix_any(gk, p.mul_out, jb->wt + p.w_off, p.mul1, gtb, p.d_o, 1);
-          contract_back(a + p.acol, p.ak, gtb, xa, gxa, gap, p.d_o, p.d1, p.mul1);
+      }
+      if (jb->gy) {
+        real *gyz = jb->gy + z * jb->ld_y;
+        for (int64_t j = 0; j < jb->d_y; ++j) {
+          const real *row = jb->cg + j * na;
+          vec acc = {0};
+          int64_t c = 0;
+          for (; c + VL <= na; c += VL) acc += vload(row + c) * vload(ga + c);
+          real tot = hsum(acc);
+          for (; c < na; ++c) tot += row[c] * ga[c];
+          gyz[j] = tot;
         }
       }
     }
-    if (jb->gx) {
-      real *gxz = jb->gx + z * jb->ld_x;
-      for (int64_t n = 0; n < jb->n_in; ++n) {
-        const in_t b = jb->ins[n];
-        for (int64_t u = 0; u < b.mul; ++u)
-          for (int64_t i = 0; i < b.d1; ++i) gxz[b.xs + u * b.d1 + i] = gxt[b.xt + i * b.mul + u];
+    for (int64_t n = 0; jb->gw && n < jb->n_paths; ++n) {  /* weight gradients, path by path, for the block */
+      const path_t p = jb->paths[n];
+      const int64_t os = jb->outs[p.o].os, xo = jb->ins[p.a].xt;
+      for (int64_t s = 0; s < nb; ++s) {
+        real *t = tbb + s * nt;
+        if (p.early) {  /* gW[u, w] += sum_i x[u, i] gX[i, w] */
+          memset(t, 0, sizeof(real) * p.d1 * p.mul_out);
+          contract_back(ab + s * na + p.acol, p.ak, gkb + s * ng + os, 0, t, 0, p.d_o, p.d1, p.mul_out);
+        } else {  /* gW[u, w] += sum_k T[k, u] g[k, w] */
+          contract_any(ab + s * na + p.acol, p.ak, xtb + s * nx + xo, t, p.d_o, p.d1, p.mul1, 0);
+        }
       }
-    }
-    if (jb->gy) {
-      real *gyz = jb->gy + z * jb->ld_y;
-      for (int64_t j = 0; j < jb->d_y; ++j) {
-        const real *row = jb->cg + j * jb->n_a;
-        vec s = {0};
-        int64_t c = 0;
-        for (; c + VL <= jb->n_a; c += VL) s += vload(row + c) * vload(ga + c);
-        real tot = hsum(s);
-        for (; c < jb->n_a; ++c) tot += row[c] * ga[c];
-        gyz[j] = tot;
-      }
+      if (p.early) outer_block(xtb + xo, nx, tbb, nt, nb, p.d1, p.mul1, p.mul_out, jb->gw + p.w_off);
+      else outer_block(tbb, nt, gkb + os, ng, nb, p.d_o, p.mul1, p.mul_out, jb->gw + p.w_off);
     }
   }
-  free(a);
+  free(buf);
 }
 
 static void *forward_thread(void *q) { forward_range((job_t *)q); return 0; }
