@@ -10,8 +10,12 @@
  *   gx[z, xs + u * d1 + i] = sum_{p from a} sum_k A_p[k, i] gT_p[k, u],   gA_p[k, i] = sum_u gT_p[k, u] x_a[u, i],
  *   gy[z, j] = sum_c gA[c] cg[j, c],   gW_p[u, w] = sum_z sum_k T_p[k, u] g[k, w].
  *
- * Every sample is independent: threads take contiguous ranges of samples; each accumulates its own weight gradient,
- * summed at the end. Intermediates live in per-thread buffers of a few KB (no batch-sized temporary). */
+ * A path with d1 < d_o ("early") mixes the channels first, X_p[i, w] = sum_u x_a[u, i] W_p[u, w], then contracts
+ * with A_p (d1 instead of d_o products per channel pair); its backward goes through gX_p[i, w] = sum_k A_p[k, i] g[k, w].
+ *
+ * Every sample is independent: threads take contiguous ranges of samples; each accumulates its own weight gradient
+ * (over blocks of BLOCK samples held in registers), summed at the end. Intermediates live in per-thread buffers of a
+ * few KB (no batch-sized temporary); T is recomputed in the backward. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@ fast; ``_tensor_product_kernel.c`` instead runs the whole chain for one sample a
 (vectorised, one thread per range of samples), for the forward and the backward (the gradients of x, y and the
 weights; :math:`T` is recomputed, not kept).
 
-It is compiled on first use with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; about a second)
+It is compiled on first use with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; a few seconds)
 into ``$STEERTORCH_CACHE`` (default ``~/.cache/steertorch``), once per source, compiler and machine. Without a
 compiler, or with ``STEERTORCH_CPU_KERNEL=0``, the products run the pure-torch path of
 :mod:`._tensor_product_fused` instead, which computes the same values; :func:`cpu_kernel_available` says which.
