@@ -1,14 +1,16 @@
 """The compiled CPU kernel of the shared-weight "uvw" product: built where a C compiler exists, switched off by
 ``STEERTORCH_CPU_KERNEL=0``, and equal to the differentiable path for shapes the vectorised loops treat apart
 (multiplicities that are not a multiple of the vector width, large l, blocks beyond the kernel's limit, thread
-counts, empty and one-row batches, non-contiguous inputs). Derivatives of every order are tested in
-test_tensor_product_fused.py, on the kernel and on the pure-torch path."""
+counts, empty and one-row batches, non-contiguous inputs), and for per-sample weights (which only the kernel takes
+off the differentiable path): derivatives, forces of a point convolution and training on them, weights of no path,
+equivariance. Derivatives of every order with shared weights are tested in test_tensor_product_fused.py, on the
+kernel and on the pure-torch path."""
 
 import ctypes
 
 import pytest
 import torch
-from _equivariance_helpers import default_dtype, gen
+from _equivariance_helpers import check_irreps_equivariant, default_dtype, gen
 
 import steertorch.o3._tensor_product_kernel as kernel
 from steertorch import o3
@@ -125,3 +127,96 @@ def test_float32():
                      dtype=torch.float32)
     assert tp._fused_plan.kernel(x, y, tp.weight, tp.cg_fast) is not None
     _compare(tp, x, y, 1e-5)
+
+
+# ----------------------------------------------------------------------------------------------- per-sample weights
+def _per_sample_case(i1, i2, io, batch, instructions=None, seed=1):
+    with default_dtype(torch.float64):
+        if instructions is None:
+            tp = o3.FullyConnectedTensorProduct(i1, i2, io, shared_weights=False, internal_weights=False)
+        else:
+            tp = o3.TensorProduct(i1, i2, io, instructions, shared_weights=False, internal_weights=False)
+    g = gen(seed)
+    x = tp.irreps_in1.randn(batch, -1, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = tp.irreps_in2.randn(batch, -1, generator=g, dtype=torch.float64).requires_grad_(True)
+    w = torch.randn(batch, tp.weight_numel, generator=g, dtype=torch.float64).requires_grad_(True)
+    return tp, x, y, w
+
+
+def _per_sample_reference(tp, x, y, w):
+    return forward_uvw_single(x, y, w, tp.cg_fast, tp.w_perm_fast, tp._fast_groups, tp.irreps_in1, tp.irreps_out,
+                              False)
+
+
+PER_SAMPLE = [
+    ("32x0e + 32x1o + 32x2e", "0e + 1o + 2e", "32x0e + 32x1o + 32x2e"),
+    ("5x0e + 13x1o + 3x2e", "0e + 1o + 2e", "7x0e + 9x1o + 2x2e + 3x1e"),  # tails, early and late mixing
+    ("3x0e + 2x1o + 2x3o", "0e + 1o + 3o", "4x0e + 3x1o + 2x2e + 2x3o"),
+]
+
+
+@needs_compiler
+@pytest.mark.parametrize("case", PER_SAMPLE, ids=[c[0] for c in PER_SAMPLE])
+def test_per_sample_weights_values_and_derivatives(case):
+    """Values, gradients and second derivatives (a loss on the gradients) against the differentiable path."""
+    tp, x, y, w = _per_sample_case(*case, batch=21)
+    assert tp._fused_plan.kernel(x, y, w, tp.cg_fast) is not None
+
+    def derivatives(f):
+        out = f(x, y, w)
+        g1 = torch.autograd.grad(0.5 * out.pow(2).sum() + out.sum(), [x, y, w], create_graph=True)
+        g2 = torch.autograd.grad(g1[0].pow(2).sum() + (g1[1] * g1[1].detach().cos()).sum() + g1[2].pow(2).sum(),
+                                 [x, y, w])
+        return [out, *g1, *g2]
+
+    for a, b in zip(derivatives(tp), derivatives(lambda a, b, c: _per_sample_reference(tp, a, b, c))):
+        assert (a - b).abs().max() <= 1e-11 * (1 + b.abs().max())
+
+
+@needs_compiler
+def test_per_sample_weights_of_no_path_get_zero_gradient():
+    """An instruction with path weight 0 keeps its weights in the flat vector; their gradient is 0, not garbage."""
+    instructions = [(0, 0, 0, "uvw", True), (0, 1, 1, "uvw", True, 0.0), (1, 1, 0, "uvw", True), (1, 0, 1, "uvw", True)]
+    tp, x, y, w = _per_sample_case("3x0e + 4x1o", "0e + 1o", "2x0e + 5x1o", batch=9, instructions=instructions)
+    gw = torch.autograd.grad(tp(x, y, w).pow(2).sum(), w)[0]
+    ref = torch.autograd.grad(_per_sample_reference(tp, x, y, w).pow(2).sum(), w)[0]
+    off = tp._w_offsets[1]
+    assert torch.equal(gw[:, off:off + 3 * 5], torch.zeros(9, 15, dtype=torch.float64))
+    assert (gw - ref).abs().max() < 1e-12
+
+
+@needs_compiler
+def test_per_sample_point_convolution_forces_and_training():
+    """Weights from a radial network of edge lengths, y the spherical harmonics of the edges: forces -dE/dpos and a
+    training step on them (double backward through the weights, the harmonics and the product)."""
+    tp, x, _, _ = _per_sample_case("8x0e + 8x1o + 4x2e", "0e + 1o + 2e", "8x0e + 8x1o + 4x2e", batch=14)
+    pos = torch.randn(14, 3, generator=gen(4), dtype=torch.float64, requires_grad=True)
+    with default_dtype(torch.float64):
+        radial = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.SiLU(), torch.nn.Linear(16, tp.weight_numel))
+    results = []
+    for f in (tp, lambda a, b, c: _per_sample_reference(tp, a, b, c)):
+        sh = o3.spherical_harmonics(tp.irreps_in2, pos, normalize=True)
+        out = f(x.detach(), sh, radial(pos.norm(dim=1, keepdim=True)))
+        forces = -torch.autograd.grad(out.pow(2).sum(), pos, create_graph=True)[0]
+        results.append((forces, *torch.autograd.grad(forces.pow(2).sum(), list(radial.parameters()))))
+    for a, b in zip(*results):
+        assert (a - b).abs().max() < 1e-11 * (1 + b.abs().max())
+
+
+@needs_compiler
+def test_per_sample_weights_equivariant():
+    tp, x, y, w = _per_sample_case(*PER_SAMPLE[1], batch=5)
+    check_irreps_equivariant(lambda a, b: tp(a, b, w.detach()), [tp.irreps_in1, tp.irreps_in2], tp.irreps_out,
+                             [x.detach(), y.detach()])
+
+
+def test_per_sample_weights_without_the_kernel(monkeypatch):
+    """The differentiable torch path runs instead; the fused entry point refuses them."""
+    monkeypatch.setattr(kernel, "cpu_kernel_available", lambda: False)
+    tp, x, y, w = _per_sample_case(*PER_SAMPLE[1], batch=6)
+    out = tp(x, y, w)
+    assert (out - _per_sample_reference(tp, x, y, w)).abs().max() < 1e-12
+    from steertorch.o3._tensor_product_fused import fused_uvw_single
+
+    with pytest.raises(ValueError, match="per-sample weights"):
+        fused_uvw_single(x, y, w, tp.cg_fast, tp._fused_plan)

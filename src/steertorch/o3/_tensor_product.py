@@ -312,7 +312,9 @@ class TensorProduct(nn.Module):
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self._fast_groups is not None:
-            if self.shared_weights and x.device.type == "cpu" and not torch.compiler.is_compiling():
+            # on CPU the hand-written backward; per-sample weights only in the compiled kernel
+            if x.device.type == "cpu" and not torch.compiler.is_compiling() and (
+                    self.shared_weights or self._fused_plan.kernel(x, y, w, self.cg_fast) is not None):
                 return fused_uvw_single(x, y, w, self.cg_fast, self._fused_plan)
             return forward_uvw_single(x, y, w, self.cg_fast, self.w_perm_fast, self._fast_groups, self.irreps_in1,
                                       self.irreps_out, self.shared_weights)

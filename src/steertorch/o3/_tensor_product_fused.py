@@ -646,10 +646,11 @@ class _ProductGrads(torch.autograd.Function):
 
 def fused_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor,
                      plan: FusedPlan) -> torch.Tensor:
-    """``x [z, in1]``, ``y [z, in2]``, shared weights ``[numel]`` (e3nn's flat layout) -> ``[z, out]``.
+    """``x [z, in1]``, ``y [z, in2]``, shared weights ``[numel]`` (e3nn's flat layout) -> ``[z, out]``; per-sample
+    weights ``[z, numel]`` where the compiled kernel runs (``ValueError`` otherwise).
 
-    Equal to :func:`~steertorch.o3._tensor_product_plan.forward_uvw_single` with shared weights, with gradients of
-    every order; for CPU tensors.
+    Equal to :func:`~steertorch.o3._tensor_product_plan.forward_uvw_single`, with gradients of every order; for CPU
+    tensors.
 
     >>> from steertorch.o3 import FullyConnectedTensorProduct
     >>> tp = FullyConnectedTensorProduct("2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o")
@@ -659,4 +660,7 @@ def fused_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torc
     >>> torch.allclose(out, tp(x, y)), out.grad_fn is not None
     (True, True)
     """
+    if w.dim() != 1 and plan.kernel(x, y, w, cg) is None:
+        raise ValueError(f"per-sample weights (shape {list(w.shape)}) need the compiled CPU kernel, which is not "
+                         "available: use forward_uvw_single")
     return _product(plan, x.contiguous(), y.contiguous(), w.contiguous(), cg)

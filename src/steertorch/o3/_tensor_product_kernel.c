@@ -35,7 +35,7 @@ typedef struct { int64_t xs, d1, mul, xt; } in_t;
 typedef struct { int64_t os, d_o, mul, p0, p1; } out_t;
 
 typedef struct {
-  int64_t z0, z1, n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len;
+  int64_t z0, z1, n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len, ld_w;
   const path_t *paths; const in_t *ins; const out_t *outs;
   const real *x, *y, *w, *wt, *cg, *grad;
   real *out, *gx, *gy, *gw;
@@ -167,14 +167,15 @@ static void mix_any(const real *t, int64_t m, const real *b, int64_t n, real *ac
   }
 }
 
-/* gw[u * n + c] += sum_s sum_k t[s * ts + k * m + u] g[s * gs + k * n + c]: the weight gradient of a block of
-   samples. A tile of U rows and CC column vectors of gw stays in registers over the whole sum. */
+/* gw[u * n + c] (+)= sum_s sum_k t[s * ts + k * m + u] g[s * gs + k * n + c]: the weight gradient of a block of
+   samples (init: gw is written, not added to). A tile of U rows and CC column vectors of gw stays in registers over
+   the whole sum. */
 static inline __attribute__((always_inline)) void outer_tile(const real *restrict t, int64_t ts,
     const real *restrict g, int64_t gs, int64_t nb, int64_t rows, int64_t m, int64_t n, real *restrict gw, int64_t u,
-    int64_t c, const int U, const int CC) {
+    int64_t c, const int U, const int CC, int init) {
   vec acc[4][2];
   for (int i = 0; i < U; ++i)
-    for (int j = 0; j < CC; ++j) acc[i][j] = vload(gw + (u + i) * n + c + j * VL);
+    for (int j = 0; j < CC; ++j) acc[i][j] = init ? (vec){0} : vload(gw + (u + i) * n + c + j * VL);
   for (int64_t s = 0; s < nb; ++s)
     for (int64_t k = 0; k < rows; ++k) {
       const real *gr = g + s * gs + k * n + c, *tr = t + s * ts + k * m + u;
@@ -190,25 +191,82 @@ static inline __attribute__((always_inline)) void outer_tile(const real *restric
 }
 
 static void outer_block(const real *t, int64_t ts, const real *g, int64_t gs, int64_t nb, int64_t rows, int64_t m,
-                        int64_t n, real *gw) {
+                        int64_t n, real *gw, int init) {
   int64_t c = 0;
   for (; c + 2 * VL <= n; c += 2 * VL) {
     int64_t u = 0;
-    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 2);
-    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 2);
+    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 2, init);
+    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 2, init);
   }
   for (; c + VL <= n; c += VL) {
     int64_t u = 0;
-    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 1);
-    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 1);
+    for (; u + 4 <= m; u += 4) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 4, 1, init);
+    for (; u < m; ++u) outer_tile(t, ts, g, gs, nb, rows, m, n, gw, u, c, 1, 1, init);
   }
   for (; c < n; ++c)
     for (int64_t u = 0; u < m; ++u) {
-      real acc = gw[u * n + c];
+      real acc = init ? 0 : gw[u * n + c];
       for (int64_t s = 0; s < nb; ++s)
         for (int64_t k = 0; k < rows; ++k) acc += t[s * ts + k * m + u] * g[s * gs + k * n + c];
       gw[u * n + c] = acc;
     }
+}
+
+/* the sums over the lanes of VL vectors, as one vector */
+#if defined(__clang__)
+#define SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#if VL == 8 /* float */
+typedef int32_t lane_t __attribute__((vector_size(VL * sizeof(real))));
+#else /* double */
+typedef int64_t lane_t __attribute__((vector_size(VL * sizeof(real))));
+#endif
+#define SHUF(a, b, ...) __builtin_shuffle(a, b, (lane_t){__VA_ARGS__})
+#endif
+static inline vec reduce_lanes(const vec *v) {
+#if VL == 8
+#define PAIR(a, b) (SHUF(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + SHUF(a, b, 1, 3, 9, 11, 5, 7, 13, 15))
+  const vec t0 = PAIR(PAIR(v[0], v[1]), PAIR(v[2], v[3])), t1 = PAIR(PAIR(v[4], v[5]), PAIR(v[6], v[7]));
+  return SHUF(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15);
+#elif VL == 4
+#define PAIR(a, b) (SHUF(a, b, 0, 4, 2, 6) + SHUF(a, b, 1, 5, 3, 7))
+  const vec t0 = PAIR(v[0], v[1]), t1 = PAIR(v[2], v[3]);
+  return SHUF(t0, t1, 0, 1, 4, 5) + SHUF(t0, t1, 2, 3, 6, 7);
+#else
+  vec r;
+  for (int l = 0; l < VL; ++l) r[l] = hsum(v[l]);
+  return r;
+#endif
+#undef PAIR
+}
+
+/* out[k * nu + u] (+)= sum_c g[k * nc + c] b[u * nc + c]: the product with b transposed (per-sample weights, whose
+   transpose is not worth making): VL rows of b at a time, their dot products summed over lanes together */
+static void mix_t(const real *restrict g, int64_t nc, const real *restrict b, int64_t nu, real *restrict out,
+                  int64_t d, int add) {
+  const int64_t cv = nc / VL * VL;
+  for (int64_t k = 0; k < d; ++k) {
+    const real *gk = g + k * nc;
+    int64_t u = 0;
+    for (; u + VL <= nu; u += VL) {
+      vec acc[VL];
+      for (int l = 0; l < VL; ++l) acc[l] = (vec){0};
+      for (int64_t c = 0; c < cv; c += VL) {
+        const vec gv = vload(gk + c);
+        for (int l = 0; l < VL; ++l) acc[l] += vload(b + (u + l) * nc + c) * gv;
+      }
+      vec r = reduce_lanes(acc);
+      for (int64_t c = cv; c < nc; ++c)
+        for (int l = 0; l < VL; ++l) r[l] += gk[c] * b[(u + l) * nc + c];
+      if (add) r += vload(out + k * nu + u);
+      vstore(out + k * nu + u, r);
+    }
+    for (; u < nu; ++u) {
+      real acc = add ? out[k * nu + u] : 0;
+      for (int64_t c = 0; c < nc; ++c) acc += gk[c] * b[u * nc + c];
+      out[k * nu + u] = acc;
+    }
+  }
 }
 
 /* gxt[i * mul + u] += sum_k a[k * ak + i] gt[k * mul + u];  ga[k * ak + i] = sum_u gt[k * mul + u] xt[i * mul + u] */
@@ -264,6 +322,7 @@ static void forward_range(job_t *jb) {
   for (int64_t z = jb->z0; z < jb->z1; ++z) {
     const real *xz = jb->x + z * jb->ld_x;
     real *oz = jb->out + z * jb->ld_out;
+    const real *wz = jb->w + z * jb->ld_w;  /* ld_w = 0: shared weights */
     amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, jb->n_a);
     transpose_in(jb, xz, xt);
     for (int64_t o = 0; o < jb->n_out; ++o) {
@@ -273,11 +332,11 @@ static void forward_range(job_t *jb) {
         const path_t p = jb->paths[n];
         const real *xa = xt + jb->ins[p.a].xt;
         if (p.early) {  /* d1 < d_o: mix the channels first, X[i, w] = sum_u x[u, i] W[u, w] */
-          mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
+          mix_any(xa, p.mul1, wz + p.w_off, p.mul_out, tb, p.d1, 1);
           contract_any(a + p.acol, p.ak, tb, acc, p.d_o, p.d1, p.mul_out, n != ob.p0);
         } else {
           contract_any(a + p.acol, p.ak, xa, tb, p.d_o, p.d1, p.mul1, 0);
-          mix_any(tb, p.mul1, jb->w + p.w_off, p.mul_out, acc, p.d_o, n == ob.p0);
+          mix_any(tb, p.mul1, wz + p.w_off, p.mul_out, acc, p.d_o, n == ob.p0);
         }
       }
       transpose(oz + ob.os, acc, ob.mul, ob.d_o, 0);
@@ -294,7 +353,7 @@ static void backward_range(job_t *jb) {
   if (!buf) { jb->status = 1; return; }
   real *ab = buf, *xtb = ab + BLOCK * na, *gkb = xtb + BLOCK * nx, *tbb = gkb + BLOCK * ng;
   real *ga = tbb + BLOCK * nt, *gxt = ga + na, *gtb = gxt + nx, *tb = gtb + nt;
-  const int need_xt = jb->gw || jb->gy;
+  const int need_xt = jb->gw || jb->gy, shared = jb->ld_w == 0;
   for (int64_t z0 = jb->z0; z0 < jb->z1; z0 += BLOCK) {
     const int64_t nb = jb->z1 - z0 < BLOCK ? jb->z1 - z0 : BLOCK;
     for (int64_t s = 0; s < nb; ++s) {  /* A, x and the output gradient in rows, for the block */
@@ -306,9 +365,11 @@ static void backward_range(job_t *jb) {
         if (ob.p0 < ob.p1) transpose(gkb + s * ng + ob.os, jb->grad + z * jb->ld_out + ob.os, ob.mul, ob.d_o, 1);
       }
     }
-    for (int64_t s = 0; (jb->gx || jb->gy) && s < nb; ++s) {  /* gradients of x and y, sample by sample */
+    /* gradients of x and y (and of per-sample weights), sample by sample */
+    for (int64_t s = 0; (jb->gx || jb->gy || (jb->gw && !shared)) && s < nb; ++s) {
       const int64_t z = z0 + s;
-      const real *a = ab + s * na, *xt = xtb + s * nx;
+      const real *a = ab + s * na, *xt = xtb + s * nx, *wz = jb->w + z * jb->ld_w;
+      real *gwz = jb->gw && !shared ? jb->gw + z * jb->ld_w : 0;
       if (jb->gx) memset(gxt, 0, sizeof(real) * nx);
       for (int64_t o = 0; o < jb->n_out; ++o) {
         const out_t ob = jb->outs[o];
@@ -318,13 +379,24 @@ static void backward_range(job_t *jb) {
           const real *xa = xt + jb->ins[p.a].xt;
           real *gxa = jb->gx ? gxt + jb->ins[p.a].xt : 0, *gap = jb->gy ? ga + p.acol : 0;
           if (p.early) {  /* gX[i, w] = sum_k A[k, i] g[k, w]; gA[k, i] = sum_w g[k, w] X[i, w] */
-            if (gap) mix_any(xa, p.mul1, jb->w + p.w_off, p.mul_out, tb, p.d1, 1);
+            if (gap) mix_any(xa, p.mul1, wz + p.w_off, p.mul_out, tb, p.d1, 1);
             memset(gtb, 0, sizeof(real) * p.d1 * p.mul_out);
             contract_back(a + p.acol, p.ak, gk, tb, gtb, gap, p.d_o, p.d1, p.mul_out);
-            if (gxa) mix_any(gtb, p.mul_out, jb->wt + p.w_off, p.mul1, gxa, p.d1, 0);
-          } else {  /* gT[k, u] = sum_w g[k, w] W[u, w] */
-            mix_any(gk, p.mul_out, jb->wt + p.w_off, p.mul1, gtb, p.d_o, 1);
+            if (gxa && shared) mix_any(gtb, p.mul_out, jb->wt + p.w_off, p.mul1, gxa, p.d1, 0);
+            if (gxa && !shared) mix_t(gtb, p.mul_out, wz + p.w_off, p.mul1, gxa, p.d1, 1);
+            if (gwz) {  /* gW[u, w] = sum_i x[u, i] gX[i, w] */
+              outer_block(xa, 0, gtb, 0, 1, p.d1, p.mul1, p.mul_out, gwz + p.w_off, 1);
+            }
+            continue;
+          }
+          if (gxa || gap) {  /* gT[k, u] = sum_w g[k, w] W[u, w] */
+            if (shared) mix_any(gk, p.mul_out, jb->wt + p.w_off, p.mul1, gtb, p.d_o, 1);
+            else mix_t(gk, p.mul_out, wz + p.w_off, p.mul1, gtb, p.d_o, 0);
             contract_back(a + p.acol, p.ak, gtb, xa, gxa, gap, p.d_o, p.d1, p.mul1);
+          }
+          if (gwz) {  /* gW[u, w] = sum_k T[k, u] g[k, w] */
+            contract_any(a + p.acol, p.ak, xa, tb, p.d_o, p.d1, p.mul1, 0);
+            outer_block(tb, 0, gk, 0, 1, p.d_o, p.mul1, p.mul_out, gwz + p.w_off, 1);
           }
         }
       }
@@ -348,7 +420,7 @@ static void backward_range(job_t *jb) {
         }
       }
     }
-    for (int64_t n = 0; jb->gw && n < jb->n_paths; ++n) {  /* weight gradients, path by path, for the block */
+    for (int64_t n = 0; jb->gw && shared && n < jb->n_paths; ++n) {  /* shared weights' gradients, for the block */
       const path_t p = jb->paths[n];
       const int64_t os = jb->outs[p.o].os, xo = jb->ins[p.a].xt;
       for (int64_t s = 0; s < nb; ++s) {
@@ -360,8 +432,8 @@ static void backward_range(job_t *jb) {
           contract_any(ab + s * na + p.acol, p.ak, xtb + s * nx + xo, t, p.d_o, p.d1, p.mul1, 0);
         }
       }
-      if (p.early) outer_block(xtb + xo, nx, tbb, nt, nb, p.d1, p.mul1, p.mul_out, jb->gw + p.w_off);
-      else outer_block(tbb, nt, gkb + os, ng, nb, p.d_o, p.mul1, p.mul_out, jb->gw + p.w_off);
+      if (p.early) outer_block(xtb + xo, nx, tbb, nt, nb, p.d1, p.mul1, p.mul_out, jb->gw + p.w_off, 0);
+      else outer_block(tbb, nt, gkb + os, ng, nb, p.d_o, p.mul1, p.mul_out, jb->gw + p.w_off, 0);
     }
   }
   free(buf);
@@ -377,8 +449,9 @@ static int run(job_t proto, int64_t z, int n_threads, int backward) {
   job_t *jobs = malloc(sizeof(job_t) * n_threads);
   pthread_t *threads = malloc(sizeof(pthread_t) * n_threads);
   real *gw_parts = 0;
-  if (backward && proto.gw && n_threads > 1) gw_parts = calloc((size_t)(n_threads - 1) * proto.numel + 1, sizeof(real));
-  if (!jobs || !threads || (backward && proto.gw && n_threads > 1 && !gw_parts)) {
+  const int parts = backward && proto.gw && proto.ld_w == 0 && n_threads > 1;  /* per-sample: rows of their own */
+  if (parts) gw_parts = calloc((size_t)(n_threads - 1) * proto.numel + 1, sizeof(real));
+  if (!jobs || !threads || (parts && !gw_parts)) {
     free(jobs); free(threads); free(gw_parts);
     return 1;
   }
@@ -407,20 +480,22 @@ static int run(job_t proto, int64_t z, int n_threads, int backward) {
   return status;
 }
 
-/* sizes: n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len */
+/* sizes: n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len, ld_w (0: shared weights,
+   else per-sample weights [z, ld_w]) */
 int NAME(st_tp_forward)(int64_t z, const int64_t *sizes, const path_t *paths, const in_t *ins, const out_t *outs,
                         const real *x, const real *y, const real *w, const real *cg, real *out, int n_threads) {
   job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
-             sizes[10], sizes[11], paths, ins, outs, x, y, w, 0, cg, 0, out, 0, 0, 0, 0};
+             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, 0, cg, 0, out, 0, 0, 0, 0};
   return run(j, z, n_threads, 0);
 }
 
-/* gx, gy, gw may be null (not wanted); gw (zeroed by the caller) accumulates */
+/* gx, gy, gw may be null (not wanted); shared: gw (zeroed by the caller) accumulates; per-sample: each path's block
+   of gw's rows is written (the caller zeroes the weights of no path) */
 int NAME(st_tp_backward)(int64_t z, const int64_t *sizes, const path_t *paths, const in_t *ins, const out_t *outs,
                          const real *x, const real *y, const real *w, const real *cg, const real *grad, real *gx,
                          real *gy, real *gw, int n_threads) {
   real *wt = 0;
-  if (gx || gy) {  /* each path's [mul1, mul_out] weights transposed, at the same offset */
+  if ((gx || gy) && sizes[12] == 0) {  /* each path's shared [mul1, mul_out] weights transposed, at the same offset */
     wt = malloc(sizeof(real) * (sizes[8] + 1));
     if (!wt) return 1;
     for (int64_t n = 0; n < sizes[2]; ++n) {
@@ -430,7 +505,7 @@ int NAME(st_tp_backward)(int64_t z, const int64_t *sizes, const path_t *paths, c
     }
   }
   job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
-             sizes[10], sizes[11], paths, ins, outs, x, y, w, wt, cg, grad, 0, gx, gy, gw, 0};
+             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, wt, cg, grad, 0, gx, gy, gw, 0};
   const int status = run(j, z, n_threads, 1);
   free(wt);
   return status;

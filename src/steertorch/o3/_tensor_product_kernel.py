@@ -212,7 +212,7 @@ class KernelPlan:
             g_len = max(g_len, iro.dim * mo)
         self.n_paths = len(paths) // 10
         self.n_a = groups[-1].cg_offset + groups[-1].cg_size
-        self.weight_numel = max(off + g.mul1 * g.mul_out for g in groups for off in g.path_offsets)
+        self._weight_spans = sorted((off, off + g.mul1 * g.mul_out) for g in groups for off in g.path_offsets)
         self._tables = [torch.tensor(t, dtype=torch.int64) for t in (paths, ins, outs)]
         # n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len
         self._sizes = [len(used), len(irreps_out), self.n_paths, irreps_in2.dim, self.n_a, irreps_in1.dim,
@@ -220,11 +220,23 @@ class KernelPlan:
         self.dead_inputs = [(in_slices[a].start, in_slices[a].stop) for a in range(len(irreps_in1)) if a not in where]
 
     def _args(self, w: torch.Tensor) -> tuple:
-        sizes = torch.tensor(self._sizes[:8] + [w.numel()] + self._sizes[9:], dtype=torch.int64)
+        per_sample = w.dim() == 2
+        sizes = torch.tensor(self._sizes[:8] + [w.shape[-1]] + self._sizes[9:] + [w.shape[-1] if per_sample else 0],
+                             dtype=torch.int64)
         return sizes, (sizes.data_ptr(), *(t.data_ptr() for t in self._tables))
 
+    def _unused_weights(self, numel: int) -> list[tuple[int, int]]:
+        """Spans of the flat weights that no path reads (instructions with a zero path weight)."""
+        gaps, pos = [], 0
+        for start, stop in self._weight_spans + [(numel, numel)]:
+            if start > pos:
+                gaps.append((pos, start))
+            pos = max(pos, stop)
+        return gaps
+
     def forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
-        """``B(x, y, w)``: contiguous CPU tensors of one dtype (float32 or float64)."""
+        """``B(x, y, w)``: contiguous CPU tensors of one dtype (float32 or float64); weights shared ``[numel]`` or
+        per sample ``[z, numel]``."""
         lib = _load()
         out = x.new_empty(x.shape[0], self._sizes[7])
         sizes, tables = self._args(w)
@@ -243,7 +255,13 @@ class KernelPlan:
             for s0, s1 in self.dead_inputs:
                 gx[:, s0:s1].zero_()
         gy = torch.empty_like(y) if needs[1] else None
-        gw = torch.zeros_like(w) if needs[2] else None
+        gw = None
+        if needs[2] and w.dim() == 1:
+            gw = torch.zeros_like(w)
+        elif needs[2]:  # per sample: the kernel writes each path's block, every row
+            gw = torch.empty_like(w)
+            for s0, s1 in self._unused_weights(w.shape[-1]):
+                gw[:, s0:s1].zero_()
         sizes, tables = self._args(w)
         fn = getattr(lib, f"st_tp_backward_{_DTYPES[x.dtype][2]}")
         if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(),
