@@ -20,10 +20,11 @@ input block has multiplicity 1 (features times spherical harmonics, as in a poin
 convolution), a specialised plan runs (:mod:`._tensor_product_plan`): y is contracted with
 the Clebsch-Gordan coefficients first (no channel index), then x, then the channels are mixed
 by one GEMM per (input-1 block, output block) with shared weights, or one batched product per path on
-views of the per-sample weights (never copied); no intermediate is concatenated. With shared weights on CPU (not
-under ``torch.compile``) the same plan runs with a hand-written backward (:mod:`._tensor_product_fused`;
-gradients of every order): in a compiled C kernel, one sample at a time (:mod:`._tensor_product_kernel`, built on
-first use where a C compiler exists), else in torch operations on reused buffers. Otherwise
+views of the per-sample weights (never copied); no intermediate is concatenated. On CPU (not under
+``torch.compile``) the same plan runs with a hand-written backward (:mod:`._tensor_product_fused`; gradients of
+every order): in a compiled C kernel, one sample at a time (:mod:`._tensor_product_kernel`, built on first use
+where a C compiler exists; shared or per-sample weights), else, with shared weights, in torch operations on reused
+buffers. Otherwise
 instructions are grouped by input pair; one GEMM contracts :math:`y` with the stacked
 Clebsch-Gordan coefficients of all the pair's paths and one batched product contracts
 :math:`x`; "uvw" paths into the same output are then merged into a single GEMM with the
@@ -74,10 +75,10 @@ class TensorProduct(nn.Module):
         shared_weights: one set of weights for the whole batch (default True); otherwise
             ``forward`` takes ``weight`` of shape ``[..., weight_numel]``.
 
-    On CPU, products of features with multiplicity-1 second inputs (point convolutions) and shared weights run with
-    a hand-written backward: in a C kernel compiled on first use where a C compiler exists
-    (``steertorch.o3.cpu_kernel_available()``), else on buffers reused from call to call
-    (``steertorch.o3.release_tensor_product_buffers()`` frees them).
+    On CPU, "uvw" products of features with multiplicity-1 second inputs (point convolutions) run with a
+    hand-written backward: in a C kernel compiled on first use where a C compiler exists
+    (``steertorch.o3.cpu_kernel_available()``; shared or per-sample weights), else, with shared weights, on buffers
+    reused from call to call (``steertorch.o3.release_tensor_product_buffers()`` frees them).
 
     >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvw", True)])
     >>> tp(torch.randn(10, 6), torch.randn(10, 3)).shape, tp.weight_numel

@@ -1,6 +1,7 @@
-/* CPU kernel of the shared-weight "uvw" tensor product with a multiplicity-1 second input (features times spherical
- * harmonics), compiled on first use by _tensor_product_kernel.py (twice: REAL float / double, VL its vector width,
- * SUF the suffix of the exported names). The math is that of _tensor_product_plan.py; per sample z:
+/* CPU kernel of the "uvw" tensor product with a multiplicity-1 second input (features times spherical harmonics;
+ * weights shared, or per sample: row z of a [z, numel] tensor, ld_w = numel), compiled on first use by
+ * _tensor_product_kernel.py (twice: REAL float / double, VL its vector width, SUF the suffix of the exported names).
+ * The math is that of _tensor_product_plan.py; per sample z (W: that sample's row with per-sample weights):
  *
  *   A[c]            = sum_j y[z, j] cg[j, c]                        (cg: the plan's stacked Clebsch-Gordan matrix)
  *   T_p[k, u]       = sum_i A[acol + k * ak + i] x[z, xs + u * d1 + i]              (one path p: a -> o)

@@ -1,6 +1,7 @@
-r"""Optional compiled CPU kernel of the shared-weight "uvw" product with a multiplicity-1 second input.
+r"""Optional compiled CPU kernel of the "uvw" product with a multiplicity-1 second input.
 
-The product of a point convolution (features times spherical harmonics) with shared weights is, per sample,
+The product of a point convolution (features times spherical harmonics) is, per sample (weights shared, or one row
+per sample from a radial network),
 
 .. math::
 
