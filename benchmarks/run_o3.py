@@ -8,8 +8,9 @@ with learned features and positions) times of steertorch and e3nn, measured in t
 process, interleaved round-robin (one call of each per round, so that a change of machine
 load hits both alike), as best / median in ms, and the ratio e3nn / ours on the best times
 (> 1 means steertorch is faster). Outputs are checked to agree (same weights) first. The forward row runs under
-``torch.no_grad`` (inference); on CPU with shared weights steertorch runs its fused path there and in the
-forward+backward rows (hand-written backward, buffers reused from call to call: ``o3/_tensor_product_fused.py``).
+``torch.no_grad`` (inference). On CPU steertorch runs its compiled kernel where a C compiler built it
+(``o3/_tensor_product_kernel.py``; the header line says whether it is in use), else, with shared weights, its
+pure-torch fused path (``o3/_tensor_product_fused.py``); ``--no-kernel`` measures the latter.
 
 Targets (issue 3): every case faster than e3nn; for lmax >= 2 at least 2x faster forward+backward.
 Reference e3nn numbers on a quiet machine (fwd / fwd+bwd): 6.6 / 9.5, 21.6 / 89.2, 29.6 / 82.4 ms.
