@@ -7,6 +7,7 @@ equivariance. Derivatives of every order with shared weights are tested in test_
 kernel and on the pure-torch path."""
 
 import ctypes
+import os
 
 import pytest
 import torch
@@ -16,7 +17,9 @@ import steertorch.o3._tensor_product_kernel as kernel
 from steertorch import o3
 from steertorch.o3._tensor_product_plan import forward_uvw_single
 
-needs_compiler = pytest.mark.skipif(kernel._compiler() is None, reason="no C compiler on this machine")
+# where the kernel can be built and is not switched off, it must be in use (test_the_kernel_is_built...)
+needs_compiler = pytest.mark.skipif(kernel._compiler() is None or os.environ.get("STEERTORCH_CPU_KERNEL") == "0",
+                                    reason="no C compiler on this machine, or STEERTORCH_CPU_KERNEL=0")
 
 
 def _case(i1, i2, io, batch, dtype=torch.float64, seed=0):
