@@ -223,3 +223,14 @@ def test_per_sample_weights_without_the_kernel(monkeypatch):
 
     with pytest.raises(ValueError, match="per-sample weights"):
         fused_uvw_single(x, y, w, tp.cg_fast, tp._fused_plan)
+
+
+@needs_compiler
+def test_an_unwritable_cache_falls_back_to_the_temporary_directory(monkeypatch, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("STEERTORCH_CACHE", str(blocked / "cache"))  # cannot be created: a file is in the way
+    monkeypatch.setattr(kernel.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(kernel, "_state", {})
+    assert kernel.cpu_kernel_available()
+    assert list((tmp_path / "tmp").glob("steertorch-*/tp_kernel_*.so"))

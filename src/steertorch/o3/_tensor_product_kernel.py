@@ -15,7 +15,8 @@ fast; ``_tensor_product_kernel.c`` instead runs the whole chain for one sample a
 weights; :math:`T` is recomputed, not kept).
 
 It is compiled on first use with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; a few seconds)
-into ``$STEERTORCH_CACHE`` (default ``~/.cache/steertorch``), once per source, compiler and machine. Without a
+into ``$STEERTORCH_CACHE`` (default ``~/.cache/steertorch``; not writable: ``steertorch-<uid>`` in the temporary
+directory), once per source, compiler and machine. Without a
 compiler, or with ``STEERTORCH_CPU_KERNEL=0``, the products run the pure-torch path of
 :mod:`._tensor_product_fused` instead, which computes the same values; :func:`cpu_kernel_available` says which.
 
@@ -135,20 +136,24 @@ def _load() -> ctypes.CDLL | None:
         if "lib" in _state:
             return _state["lib"]
         lib = None
-        if os.environ.get("STEERTORCH_CPU_KERNEL", "1") != "0":
-            cc = _compiler()
-            if cc is not None:
+        cc = _compiler() if os.environ.get("STEERTORCH_CPU_KERNEL", "1") != "0" else None
+        if cc is not None:
+            key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), cc.encode(), " ".join(_FLAGS).encode(),
+                                             _machine_id().encode()])).hexdigest()[:20]
+            # the cache, else (not writable) a directory of this user's in the temporary directory
+            user = getattr(os, "getuid", lambda: "user")()
+            for root in (_cache_dir(), Path(tempfile.gettempdir()) / f"steertorch-{user}"):
+                path = root / f"tp_kernel_{key}.so"
                 try:
-                    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), cc.encode(), " ".join(_FLAGS).encode(),
-                                                     _machine_id().encode()])).hexdigest()[:20]
-                    path = _cache_dir() / f"tp_kernel_{key}.so"
                     if not path.exists():
                         _log.info("compiling the tensor product CPU kernel with %s into %s", cc, path)
                     if path.exists() or _build(cc, path):
                         lib = _declare(ctypes.CDLL(str(path)))
+                        break
                 except (OSError, AttributeError, subprocess.SubprocessError) as exc:
-                    _log.info("the tensor product CPU kernel is not available (%s): the torch path runs", exc)
-                    lib = None
+                    _log.info("the tensor product CPU kernel could not be built in %s (%s)", root, exc)
+            if lib is None:
+                _log.info("the tensor product CPU kernel is not available: the torch path runs")
         _state["lib"] = lib
         return lib
 
