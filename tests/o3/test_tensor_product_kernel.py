@@ -234,3 +234,12 @@ def test_an_unwritable_cache_falls_back_to_the_temporary_directory(monkeypatch, 
     monkeypatch.setattr(kernel, "_state", {})
     assert kernel.cpu_kernel_available()
     assert list((tmp_path / "tmp").glob("steertorch-*/tp_kernel_*.so"))
+
+
+def test_a_temporary_directory_others_can_write_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert not kernel._private_dir(shared)
+    private = tmp_path / "private"
+    assert kernel._private_dir(private) and (private.stat().st_mode & 0o777) == 0o700

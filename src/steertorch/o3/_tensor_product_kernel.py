@@ -129,6 +129,13 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def _private_dir(root: Path) -> bool:
+    """Create ``root`` for this user only; False if it exists and someone else could have written into it."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = root.stat()
+    return not root.is_symlink() and st.st_uid == getattr(os, "getuid", lambda: st.st_uid)() and not st.st_mode & 0o022
+
+
 def _load() -> ctypes.CDLL | None:
     if "lib" in _state:
         return _state["lib"]
@@ -145,6 +152,8 @@ def _load() -> ctypes.CDLL | None:
             for root in (_cache_dir(), Path(tempfile.gettempdir()) / f"steertorch-{user}"):
                 path = root / f"tp_kernel_{key}.so"
                 try:
+                    if root != _cache_dir() and not _private_dir(root):
+                        continue
                     if not path.exists():
                         _log.info("compiling the tensor product CPU kernel with %s into %s", cc, path)
                     if path.exists() or _build(cc, path):
