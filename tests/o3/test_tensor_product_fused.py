@@ -179,3 +179,15 @@ def test_float32_matches_float64():
     with torch.no_grad():
         out = tp32(x.detach().float(), y.detach().float())
     assert (out.double() - ref).abs().max() < 1e-4 * ref.abs().max()
+
+
+def test_inputs_no_path_reads_get_zero_gradient():
+    """2x2o couples to no output: its gradient is zero, whatever the freed memory the gradient reuses held."""
+    tp, x, y = _setup("3x0e + 2x1o + 2x2o", "0e + 1o", "4x0e + 3x1o", batch=5)
+    (s0, s1), = tp._fused_plan.dead_inputs
+    for _ in range(3):
+        del_me = torch.full((5, x.shape[1]), float("nan"), dtype=torch.float64)
+        del del_me
+        gx = torch.autograd.grad(tp(x, y).sum(), x)[0]
+        assert torch.equal(gx[:, s0:s1], torch.zeros(5, s1 - s0, dtype=torch.float64))
+        assert torch.isfinite(gx).all()

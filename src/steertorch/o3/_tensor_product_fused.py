@@ -176,7 +176,11 @@ class FusedPlan:
     def __init__(self, groups: Sequence[UvwGroup], irreps_in1: Irreps, irreps_in2: Irreps,
                  irreps_out: Irreps) -> None:
         self.irreps_in1, self.irreps_in2, self.irreps_out = irreps_in1, irreps_in2, irreps_out
-        self.groups = list(groups)
+        try:  # the compiled kernel's tables (used where the kernel is built)
+            self._kernel_plan: _kernel.KernelPlan | None = _kernel.KernelPlan(groups, irreps_in1, irreps_in2,
+                                                                               irreps_out)
+        except ValueError:  # blocks too large for the kernel
+            self._kernel_plan = None
         self.out_slices = [(s.start, s.stop) for s in irreps_out.slices()]
         in_slices = irreps_in1.slices()
         by_a: dict[int, list[UvwGroup]] = {}
@@ -220,16 +224,10 @@ class FusedPlan:
         """The compiled kernel's plan when it can take these tensors (CPU, one dtype of float32 / float64, the
         kernel compiled), else None: the pure-torch path runs."""
         dtype = tensors[0].dtype
-        if dtype not in (torch.float32, torch.float64) or any(t.dtype != dtype or t.device.type != "cpu"
-                                                               for t in tensors):
+        if self._kernel_plan is None or dtype not in (torch.float32, torch.float64) or any(
+                t.dtype != dtype or t.device.type != "cpu" for t in tensors):
             return None
-        if not hasattr(self, "_kernel_plan"):
-            try:
-                self._kernel_plan = _kernel.KernelPlan(self.groups, self.irreps_in1, self.irreps_in2,
-                                                       self.irreps_out)
-            except ValueError:  # blocks too large for the kernel
-                self._kernel_plan = None
-        return self._kernel_plan if self._kernel_plan is not None and _kernel.cpu_kernel_available() else None
+        return self._kernel_plan if _kernel.cpu_kernel_available() else None
 
     def row(self, kept: bool) -> int:
         """Scratch floats per row: the temporaries, and what the backward reads unless it is kept elsewhere."""
@@ -488,6 +486,12 @@ def _weight_grad_buffers(plan: FusedPlan, gw_flat: torch.Tensor) -> tuple[list[t
     return bufs, scatter
 
 
+def _zero_dead_inputs(plan: FusedPlan, gx: torch.Tensor | None) -> None:
+    """The gradient of the input blocks no path reads (neither path writes it)."""
+    for s0, s1 in plan.dead_inputs if gx is not None else ():
+        gx[:, s0:s1].zero_()
+
+
 def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor,
               grad: torch.Tensor, kept: _Saved | None, needs: tuple[bool, bool, bool],
               value: bool = False) -> tuple:
@@ -497,14 +501,13 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
     if kernel is not None:
         x, y, w, cg, grad = (t.contiguous() for t in (x, y, w, cg, grad))
         grads = kernel.backward(x, y, w, cg, grad, needs)
+        _zero_dead_inputs(plan, grads[0])
         return (*grads, kernel.forward(x, y, w, cg)) if value else grads
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim) if value else None
     grad = grad.contiguous()
     gx = torch.empty_like(x) if needs[0] else None
-    if gx is not None:
-        for s0, s1 in plan.dead_inputs:
-            gx[:, s0:s1].zero_()
+    _zero_dead_inputs(plan, gx)
     gy = torch.empty_like(y) if needs[1] else None
     gw_flat, bufs, scatter = None, None, []
     if needs[2]:

@@ -203,8 +203,10 @@ class KernelPlan:
     def __init__(self, groups: Sequence, irreps_in1, irreps_in2, irreps_out) -> None:
         in_slices, out_slices = irreps_in1.slices(), irreps_out.slices()
         used = sorted({g.a for g in groups})
-        if any(irreps_in1[a].ir.dim > _MAXD for a in used) or any(ir.dim > _MAXD for _, ir in irreps_out):
-            raise ValueError(f"the CPU kernel takes blocks of dimension <= {_MAXD}")
+        largest = max([irreps_in1[a].ir.dim for a in used] + [ir.dim for _, ir in irreps_out])
+        if largest > _MAXD:
+            raise ValueError(f"the CPU kernel takes blocks of dimension <= {_MAXD} (l <= {(_MAXD - 1) // 2}), got "
+                             f"{largest}")
         self.inputs = used
         ins, xt, where = [], 0, {}
         for n, a in enumerate(used):
@@ -232,13 +234,15 @@ class KernelPlan:
         # n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len
         self._sizes = [len(used), len(irreps_out), self.n_paths, irreps_in2.dim, self.n_a, irreps_in1.dim,
                        irreps_in2.dim, irreps_out.dim, 0, xt, t_len, g_len]
-        self.dead_inputs = [(in_slices[a].start, in_slices[a].stop) for a in range(len(irreps_in1)) if a not in where]
+        self._args_of: dict[tuple[int, bool], tuple] = {}  # (weight numel, per sample) -> (sizes, table pointers)
 
     def _args(self, w: torch.Tensor) -> tuple:
-        per_sample = w.dim() == 2
-        sizes = torch.tensor(self._sizes[:8] + [w.shape[-1]] + self._sizes[9:] + [w.shape[-1] if per_sample else 0],
-                             dtype=torch.int64)
-        return sizes, (sizes.data_ptr(), *(t.data_ptr() for t in self._tables))
+        key = (w.shape[-1], w.dim() == 2)
+        if key not in self._args_of:  # (the sizes tensor is kept alive with its pointer)
+            sizes = torch.tensor(self._sizes[:8] + [key[0]] + self._sizes[9:] + [key[0] if key[1] else 0],
+                                 dtype=torch.int64)
+            self._args_of[key] = (sizes, (sizes.data_ptr(), *(t.data_ptr() for t in self._tables)))
+        return self._args_of[key]
 
     def _unused_weights(self, numel: int) -> list[tuple[int, int]]:
         """Spans of the flat weights that no path reads (instructions with a zero path weight)."""
@@ -263,12 +267,10 @@ class KernelPlan:
 
     def backward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, grad: torch.Tensor,
                  needs: Sequence[bool]) -> tuple:
-        """``(dx, dy, dw)`` of ``<grad, B(x, y, w)>``, None where ``needs`` is False."""
+        """``(dx, dy, dw)`` of ``<grad, B(x, y, w)>``, None where ``needs`` is False. The columns of ``dx`` of
+        input blocks no path reads are left unwritten (the caller zeroes them)."""
         lib = _load()
         gx = torch.empty_like(x) if needs[0] else None
-        if gx is not None:
-            for s0, s1 in self.dead_inputs:
-                gx[:, s0:s1].zero_()
         gy = torch.empty_like(y) if needs[1] else None
         gw = None
         if needs[2] and w.dim() == 1:
