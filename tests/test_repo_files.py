@@ -6,9 +6,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_COMMAND = (
-    'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[dev]" && python3 -m pytest'
+    'python3 -m venv .venv && . .venv/bin/activate && python -m pip install torch==2.13.0 && '
+    'python -m pip install -e ".[dev]" && python -m pytest'
 )
-DEMO_COMMAND = "python3 -m pip install torch==2.13.0 && python3 -m pip install -e . && steertorch demo"
+DEMO_COMMAND = (
+    "python3 -m venv .venv && . .venv/bin/activate && python -m pip install torch==2.13.0 && "
+    "python -m pip install -e . && steertorch demo"
+)
 
 
 def _read(relative: str) -> str:
