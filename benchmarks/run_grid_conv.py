@@ -148,6 +148,8 @@ def main() -> None:
     if escnn:
         import escnn as escnn_module
         print(f"escnn {escnn_module.__version__} measured in the same run")
+    else:
+        print("escnn is not installed: no ratios against it; its figures from ANCHORS.md are printed for reference")
     for name in args.cases:
         cold = cold_build(name)
         build(name)  # fill this process's caches
@@ -204,11 +206,11 @@ def main() -> None:
         print(f"\n{name}: channels {shape[1]} -> {w.shape[0]}, kernel {list(w.shape[2:])}, "
               f"{layer.weights.numel() if hasattr(layer, 'expansion') else layer.weight.numel()} parameters")
         print(f"  construction: cold {1e3 * cold:.1f} ms, warm (cached bases) {1e3 * warm:.1f} ms; "
-              f"kernel expansion (no grad) {1e3 * expand:.2f} ms")
+              f"kernel expansion (no grad) {1e3 * expand:.2f} ms (target: cold < 200 ms)")
         print(f"  train fwd+bwd: steertorch {ms(res['ours'])} | plain conv {ms(res['plain'])} | "
-              f"overhead {res['ours'][0] / res['plain'][0]:.2f}x")
+              f"overhead {res['ours'][0] / res['plain'][0]:.2f}x (target: no slower than escnn)")
         print(f"  forward: exported {ms(res['exp'])} | plain conv {ms(res['pfwd'])} | "
-              f"ratio {res['exp'][0] / res['pfwd'][0]:.3f}")
+              f"ratio {res['exp'][0] / res['pfwd'][0]:.3f} (target: <= 1.05)")
         if escnn:
             print(f"  escnn: construction cold {1e3 * cold_e:.1f} ms, again in this process {1e3 * warm_e:.1f} ms; "
                   f"train fwd+bwd {ms(res['escnn'])} | ratio escnn / steertorch "

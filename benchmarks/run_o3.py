@@ -201,7 +201,7 @@ def main() -> int:
           + (f" ({time.perf_counter() - built:.1f} s to load or compile)" if kernel else ""))
     print("times in ms as best / median of interleaved rounds; ratio = e3nn / ours on best times (> 1: we are faster)")
     gen = torch.Generator().manual_seed(0)
-    failures = []
+    failures, mismatches = [], []  # figures below target; outputs that differ from e3nn (an error)
     widths = [38, 12, 16, 16, 7]
     print()
     print("  " + "  ".join(c.rjust(w) for c, w in zip(["case", "", "ours", "e3nn", "ratio"], widths)))
@@ -210,7 +210,7 @@ def main() -> int:
     for irreps, lmax in [] if args.skip_shared else CASES:
         rows, err = measure(o3, e3o3, irreps, lmax, args.rounds, gen)
         if err is not None and err > 1e-4:
-            failures.append(f"{irreps}: outputs differ from e3nn by {err:.2e}")
+            mismatches.append(f"{irreps}: outputs differ from e3nn by {err:.2e}")
         label = f"{irreps} (lmax {lmax})"
         for what, t in rows:
             r = t.get("e3nn")
@@ -238,7 +238,7 @@ def main() -> int:
             for mul in (16, 32):
                 rows, err = measure_per_sample(o3, e3o3, mul, lmax, args.edges, args.per_sample_rounds, gen)
                 if err is not None and err > 1e-4:
-                    failures.append(f"per-sample {mul}ch lmax {lmax}: outputs differ from e3nn by {err:.2e}")
+                    mismatches.append(f"per-sample {mul}ch lmax {lmax}: outputs differ from e3nn by {err:.2e}")
                 label = f"per-sample {mul}x(0..{lmax}) (lmax {lmax})"
                 for what, t in rows:
                     r = t.get("e3nn")
@@ -248,10 +248,19 @@ def main() -> int:
                     if r is not None and r[0] / t["ours"][0] < 1.0:
                         failures.append(f"per-sample {mul}ch lmax {lmax} {what}: ratio {r[0] / t['ours'][0]:.2f} < 1")
     print()
-    print(f"targets (every case faster than e3nn, lmax >= 2 fwd+bwd >= 2x): "
-          f"{'PASS' if not failures else 'FAIL'}" + "".join(f"\n  {f}" for f in failures))
+    if e3o3 is None:
+        print("e3nn is not installed: no ratios measured, targets not compared (pip install e3nn)")
+    else:
+        print("targets: every case faster than e3nn, lmax >= 2 fwd+bwd >= 2x; "
+              + ("all met in this run" if not failures else "below target in this run:")
+              + "".join(f"\n  {f}" for f in failures))
+        if failures:
+            print(f"  (figures, not a verdict: on a loaded machine, load average {os.getloadavg()[0]:.2f} on "
+                  f"{os.cpu_count()} CPUs, ratios move by +-15%; rerun on a quiet machine before reading them)")
     print(f"(total {time.perf_counter() - wall:.1f} s; load average now {os.getloadavg()[0]:.2f})")
-    return 0
+    for m in mismatches:
+        print(f"ERROR: {m}")
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":
