@@ -234,15 +234,18 @@ class KernelPlan:
         # n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len
         self._sizes = [len(used), len(irreps_out), self.n_paths, irreps_in2.dim, self.n_a, irreps_in1.dim,
                        irreps_in2.dim, irreps_out.dim, 0, xt, t_len, g_len]
-        self._args_of: dict[tuple[int, bool], tuple] = {}  # (weight numel, per sample) -> (sizes, table pointers)
+        # (weight numel, per sample) -> the sizes argument. Only tensors are kept: their addresses are read at each
+        # call, so a copied, unpickled or moved plan never passes the kernel an address of another object's memory
+        self._sizes_of: dict[tuple[int, bool], torch.Tensor] = {}
 
-    def _args(self, w: torch.Tensor) -> tuple:
+    def _args(self, w: torch.Tensor) -> list[int]:
+        """The table arguments of the kernel for weights ``w``: addresses taken now (cheap), never cached."""
         key = (w.shape[-1], w.dim() == 2)
-        if key not in self._args_of:  # (the sizes tensor is kept alive with its pointer)
-            sizes = torch.tensor(self._sizes[:8] + [key[0]] + self._sizes[9:] + [key[0] if key[1] else 0],
-                                 dtype=torch.int64)
-            self._args_of[key] = (sizes, (sizes.data_ptr(), *(t.data_ptr() for t in self._tables)))
-        return self._args_of[key]
+        sizes = self._sizes_of.get(key)
+        if sizes is None:
+            sizes = self._sizes_of[key] = torch.tensor(self._sizes[:8] + [key[0]] + self._sizes[9:] +
+                                                       [key[0] if key[1] else 0], dtype=torch.int64)
+        return [sizes.data_ptr(), *(t.data_ptr() for t in self._tables)]
 
     def _unused_weights(self, numel: int) -> list[tuple[int, int]]:
         """Spans of the flat weights that no path reads (instructions with a zero path weight)."""
@@ -258,7 +261,7 @@ class KernelPlan:
         per sample ``[z, numel]``."""
         lib = _load()
         out = x.new_empty(x.shape[0], self._sizes[7])
-        sizes, tables = self._args(w)
+        tables = self._args(w)
         fn = getattr(lib, f"st_tp_forward_{_DTYPES[x.dtype][2]}")
         if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), out.data_ptr(),
               _threads(x.shape[0])) != 0:
@@ -279,7 +282,7 @@ class KernelPlan:
             gw = torch.empty_like(w)
             for s0, s1 in self._unused_weights(w.shape[-1]):
                 gw[:, s0:s1].zero_()
-        sizes, tables = self._args(w)
+        tables = self._args(w)
         fn = getattr(lib, f"st_tp_backward_{_DTYPES[x.dtype][2]}")
         if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(),
               _ptr(gx), _ptr(gy), _ptr(gw), _threads(x.shape[0])) != 0:
