@@ -92,7 +92,8 @@ def _outputs(module, args, kwargs) -> list[torch.Tensor]:
 def _assert_same(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
     assert len(a) == len(b)
     for u, v in zip(a, b):
-        assert u.shape == v.shape and torch.allclose(u, v, rtol=1e-5, atol=1e-6), (u - v).abs().max()
+        # (float32 sums of the weight gradients over 4096 rows: the order depends on the thread count)
+        assert u.shape == v.shape and (u - v).abs().max() <= 1e-5 * (1 + v.abs().max()), (u - v).abs().max()
 
 
 @pytest.mark.parametrize("name", list(MODULES))
@@ -131,7 +132,10 @@ def _check_cases(cases: dict) -> list[str]:
     """Run each saved module and compare with the outputs recorded before saving; the names that match."""
     ok = []
     for name, (module, args, kwargs, expected) in cases.items():
-        _assert_same(_outputs(module, args, kwargs), expected)
+        try:
+            _assert_same(_outputs(module, args, kwargs), expected)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
         ok.append(name)
     return ok
 
