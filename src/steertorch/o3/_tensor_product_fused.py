@@ -520,7 +520,7 @@ def _weight_grad_buffers(plan: FusedPlan, gw_flat: torch.Tensor) -> tuple[list[t
 
 
 def _zero_dead_inputs(plan: FusedPlan, gx: torch.Tensor | None) -> None:
-    """The gradient of the input blocks no path reads (neither path writes it)."""
+    """The gradient of the input blocks no path reads (the torch path does not write it)."""
     for s0, s1 in plan.dead_inputs if gx is not None else ():
         gx[:, s0:s1].zero_()
 
@@ -533,8 +533,7 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
     kernel = plan.kernel(x, y, w, cg, grad)
     if kernel is not None:
         x, y, w, cg, grad = (t.contiguous() for t in (x, y, w, cg, grad))
-        grads = kernel.backward(x, y, w, cg, grad, needs)
-        _zero_dead_inputs(plan, grads[0])
+        grads = kernel.backward(x, y, w, cg, grad, needs)  # (zeroes the inputs no path reads itself)
         return (*grads, kernel.forward(x, y, w, cg)) if value else grads
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim) if value else None

@@ -27,6 +27,10 @@ next to the library and looks for the library again once it has the lock. Withou
 computes the same values; :func:`cpu_kernel_available` says which and :func:`kernel_info` why (``steertorch info``
 prints it).
 
+The kernel is exposed as two ``torch.library`` custom operators with fake implementations,
+``torch.ops.steertorch.tp_uvw_forward`` and ``torch.ops.steertorch.tp_uvw_backward``, whose arguments are all tensors
+(the plan's tables included): traced code (``torch.compile``, ``torch.export``) sees one operator per call.
+
 >>> isinstance(cpu_kernel_available(), bool)
 True
 """
@@ -319,7 +323,7 @@ def _threads(rows: int) -> int:
     return max(1, min(torch.get_num_threads(), rows // _ROWS_PER_THREAD))
 
 
-def _ptr(t: torch.Tensor | None) -> int | None:
+def _ptr(t: torch.Tensor | None) -> int | None:  # (at call time: never kept)
     return None if t is None else t.data_ptr()
 
 
@@ -344,6 +348,8 @@ class KernelPlan:
             raise ValueError(f"the CPU kernel takes blocks of dimension <= {_MAXD} (l <= {(_MAXD - 1) // 2}), got "
                              f"{largest}")
         self.inputs = used
+        in_spans = [(in_slices[a].start, in_slices[a].stop) for a in range(len(irreps_in1)) if a not in used]
+        self._dead_inputs = torch.tensor(in_spans, dtype=torch.int64).view(-1, 2)  # columns of dx no path writes
         ins, xt, where = [], 0, {}
         for n, a in enumerate(used):
             mul, ir = irreps_in1[a]
@@ -373,54 +379,102 @@ class KernelPlan:
         # (weight numel, per sample) -> the sizes argument. Only tensors are kept: their addresses are read at each
         # call, so a copied, unpickled or moved plan never passes the kernel an address of another object's memory
         self._sizes_of: dict[tuple[int, bool], torch.Tensor] = {}
+        self._unused_of: dict[int, torch.Tensor] = {}  # weight numel -> spans [n, 2] of weights no path reads
 
-    def _args(self, w: torch.Tensor) -> list[int]:
-        """The table arguments of the kernel for weights ``w``: addresses taken now (cheap), never cached."""
+    def _sizes_for(self, w: torch.Tensor) -> torch.Tensor:
+        """The kernel's size arguments for weights ``w`` (shared ``[numel]`` or per sample ``[z, numel]``)."""
         key = (w.shape[-1], w.dim() == 2)
         sizes = self._sizes_of.get(key)
         if sizes is None:
             sizes = self._sizes_of[key] = torch.tensor(self._sizes[:8] + [key[0]] + self._sizes[9:] +
                                                        [key[0] if key[1] else 0], dtype=torch.int64)
-        return [sizes.data_ptr(), *(t.data_ptr() for t in self._tables)]
+        return sizes
 
-    def _unused_weights(self, numel: int) -> list[tuple[int, int]]:
-        """Spans of the flat weights that no path reads (instructions with a zero path weight)."""
-        gaps, pos = [], 0
-        for start, stop in self._weight_spans + [(numel, numel)]:
-            if start > pos:
-                gaps.append((pos, start))
-            pos = max(pos, stop)
-        return gaps
+    def _unused_weights(self, numel: int) -> torch.Tensor:
+        """Spans ``[n, 2]`` of the flat weights that no path reads (instructions with a zero path weight)."""
+        if numel not in self._unused_of:
+            gaps, pos = [], 0
+            for start, stop in self._weight_spans + [(numel, numel)]:
+                if start > pos:
+                    gaps.append((pos, start))
+                pos = max(pos, stop)
+            self._unused_of[numel] = torch.tensor(gaps, dtype=torch.int64).view(-1, 2)
+        return self._unused_of[numel]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor) -> torch.Tensor:
         """``B(x, y, w)``: contiguous CPU tensors of one dtype (float32 or float64); weights shared ``[numel]`` or
-        per sample ``[z, numel]``."""
-        lib = _load()
-        out = x.new_empty(x.shape[0], self._sizes[7])
-        tables = self._args(w)
-        fn = getattr(lib, f"st_tp_forward_{_DTYPES[x.dtype][2]}")
-        if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), out.data_ptr(),
-              _threads(x.shape[0])) != 0:
-            raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
-        return out
+        per sample ``[z, numel]``. Runs the custom op ``torch.ops.steertorch.tp_uvw_forward``."""
+        op = torch.ops.steertorch.tp_uvw_forward if torch.compiler.is_compiling() else _forward_impl
+        return op(x, y, w, cg, self._sizes_for(w), *self._tables, self._sizes[7])
 
     def backward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, grad: torch.Tensor,
                  needs: Sequence[bool]) -> tuple:
-        """``(dx, dy, dw)`` of ``<grad, B(x, y, w)>``, None where ``needs`` is False. The columns of ``dx`` of
-        input blocks no path reads are left unwritten (the caller zeroes them)."""
-        lib = _load()
-        gx = torch.empty_like(x) if needs[0] else None
-        gy = torch.empty_like(y) if needs[1] else None
-        gw = None
-        if needs[2] and w.dim() == 1:
-            gw = torch.zeros_like(w)
-        elif needs[2]:  # per sample: the kernel writes each path's block, every row
-            gw = torch.empty_like(w)
-            for s0, s1 in self._unused_weights(w.shape[-1]):
-                gw[:, s0:s1].zero_()
-        tables = self._args(w)
-        fn = getattr(lib, f"st_tp_backward_{_DTYPES[x.dtype][2]}")
-        if fn(x.shape[0], *tables, x.data_ptr(), y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(),
-              _ptr(gx), _ptr(gy), _ptr(gw), _threads(x.shape[0])) != 0:
-            raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
-        return gx, gy, gw
+        """``(dx, dy, dw)`` of ``<grad, B(x, y, w)>``, None where ``needs`` is False. Runs the custom op
+        ``torch.ops.steertorch.tp_uvw_backward``."""
+        op = torch.ops.steertorch.tp_uvw_backward if torch.compiler.is_compiling() else _backward_impl
+        grads = op(x, y, w, cg, grad, self._sizes_for(w), *self._tables, self._dead_inputs,
+                   self._unused_weights(w.shape[-1]), *(bool(n) for n in needs[:3]))
+        return tuple(g if n else None for g, n in zip(grads, needs))
+
+
+# ----------------------------------------------------------------------------------------------- custom ops
+# The kernel as two torch.library operators with fake (meta) implementations: torch.compile, torch.export and
+# autograd's graph see one operator each, with the shapes of its outputs, and every argument is a tensor (no address
+# or handle outside the call). The plan's tables are int64 CPU tensors; a gradient that is not asked for comes back as
+# an empty tensor. Eager calls run the implementations directly (the dispatcher costs ~20 us a call); traced ones
+# (torch.compile, torch.export) the operators.
+def _forward_impl(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, sizes: torch.Tensor,
+                paths: torch.Tensor, ins: torch.Tensor, outs: torch.Tensor, out_dim: int) -> torch.Tensor:
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"steertorch::tp_uvw_forward: the CPU kernel is not available ({_state['reason']})")
+    out = x.new_empty(x.shape[0], out_dim)
+    fn = getattr(lib, f"st_tp_forward_{_DTYPES[x.dtype][2]}")
+    if fn(x.shape[0], sizes.data_ptr(), paths.data_ptr(), ins.data_ptr(), outs.data_ptr(), x.data_ptr(),
+          y.data_ptr(), w.data_ptr(), cg.data_ptr(), out.data_ptr(), _threads(x.shape[0])) != 0:
+        raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
+    return out
+
+
+_forward_op = torch.library.custom_op("steertorch::tp_uvw_forward", _forward_impl, mutates_args=())
+
+
+@_forward_op.register_fake
+def _(x, y, w, cg, sizes, paths, ins, outs, out_dim):
+    return x.new_empty(x.shape[0], out_dim)
+
+
+def _backward_impl(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, grad: torch.Tensor,
+                 sizes: torch.Tensor, paths: torch.Tensor, ins: torch.Tensor, outs: torch.Tensor,
+                 dead_inputs: torch.Tensor, unused_weights: torch.Tensor, need_x: bool, need_y: bool,
+                 need_w: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"steertorch::tp_uvw_backward: the CPU kernel is not available ({_state['reason']})")
+    gx = torch.empty_like(x) if need_x else None
+    gy = torch.empty_like(y) if need_y else None
+    gw = None
+    if need_w and w.dim() == 1:
+        gw = torch.zeros_like(w)
+    elif need_w:  # per sample: the kernel writes each path's block, every row
+        gw = torch.empty_like(w)
+        for s0, s1 in unused_weights.tolist():
+            gw[:, s0:s1].zero_()
+    fn = getattr(lib, f"st_tp_backward_{_DTYPES[x.dtype][2]}")
+    if fn(x.shape[0], sizes.data_ptr(), paths.data_ptr(), ins.data_ptr(), outs.data_ptr(), x.data_ptr(),
+          y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(), _ptr(gx), _ptr(gy), _ptr(gw),
+          _threads(x.shape[0])) != 0:
+        raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
+    if gx is not None:
+        for s0, s1 in dead_inputs.tolist():  # input blocks no path reads: the kernel does not write them
+            gx[:, s0:s1].zero_()
+    return tuple(x.new_empty(0) if g is None else g for g in (gx, gy, gw))  # (distinct tensors: no aliasing)
+
+
+_backward_op = torch.library.custom_op("steertorch::tp_uvw_backward", _backward_impl, mutates_args=())
+
+
+@_backward_op.register_fake
+def _(x, y, w, cg, grad, sizes, paths, ins, outs, dead_inputs, unused_weights, need_x, need_y, need_w):
+    return (torch.empty_like(x) if need_x else x.new_empty(0), torch.empty_like(y) if need_y else y.new_empty(0),
+            torch.empty_like(w) if need_w else w.new_empty(0))
