@@ -255,10 +255,16 @@ def _run_info(args: argparse.Namespace) -> int:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         print("           mps: available")
-    from .o3 import cpu_kernel_available  # compiles the kernel on the first call on a machine (a few seconds)
+    from .o3._tensor_product_kernel import kernel_info  # compiles the kernel on the first call (a few seconds)
 
-    kernel = "in use" if cpu_kernel_available() else "not in use (no C compiler, or STEERTORCH_CPU_KERNEL=0)"
-    print(f"cpu kernel {kernel}")
+    kernel = kernel_info()
+    if kernel["available"]:
+        print(f"cpu kernel in use: {kernel['path']}")
+    else:
+        print(f"cpu kernel not in use (the torch path runs): {kernel['reason']}")
+    print(f"           cache: {kernel['cache']}")
+    for note in kernel["notes"] if kernel["available"] else ():  # (else already in the reason)
+        print(f"           note: {note}")
     return 0
 
 

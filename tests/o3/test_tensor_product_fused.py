@@ -191,3 +191,31 @@ def test_inputs_no_path_reads_get_zero_gradient():
         gx = torch.autograd.grad(tp(x, y).sum(), x)[0]
         assert torch.equal(gx[:, s0:s1], torch.zeros(5, s1 - s0, dtype=torch.float64))
         assert torch.isfinite(gx).all()
+
+
+def test_buffers_kept_between_calls_stay_bounded(backend, monkeypatch):
+    """Training steps of random batch sizes (each new largest batch used to add a buffer to the pool, 1.5 GB after 24
+    steps): what the thread keeps stays under POOL_BYTES plus one scratch buffer, and the pool is still reused."""
+    if backend == "kernel":
+        pytest.skip("the compiled kernel keeps no buffers between calls")
+    monkeypatch.setattr(fused, "POOL_BYTES", 4 << 20)
+    monkeypatch.setattr(fused, "SCRATCH_BYTES", 1 << 20)
+    fused.release_buffers()
+    with default_dtype(torch.float64):
+        tp = o3.FullyConnectedTensorProduct("8x0e + 8x1o + 4x2e", "0e + 1o + 2e", "8x0e + 8x1o + 4x2e")
+    plan = tp._fused_plan
+    scratch = max(fused.SCRATCH_BYTES, 256 * plan.row(False) * 8)
+    g = gen(3)
+    for step in range(30):
+        z = int(torch.randint(1, 1200, (1,), generator=g))
+        x = tp.irreps_in1.randn(z, -1, generator=g, dtype=torch.float64)
+        y = tp.irreps_in2.randn(z, -1, generator=g, dtype=torch.float64)
+        tp(tp(x, y), y).pow(2).sum().backward()  # two buffers lent at once
+        pool = getattr(fused._local, "pool", [])
+        held = sum(b.numel() * b.element_size() for b in [*fused._local.bufs.values(), *(p.buf for p in pool)])
+        assert fused.retained_bytes() == held
+        assert sum(p.buf.numel() * 8 for p in pool) <= fused.POOL_BYTES, step
+        assert held <= fused.POOL_BYTES + scratch, step
+    assert pool and max(p.generation for p in pool) > 1  # buffers are reused from step to step
+    fused.release_buffers()
+    assert fused.retained_bytes() == 0

@@ -8,6 +8,8 @@ kernel and on the pure-torch path."""
 
 import ctypes
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -49,16 +51,6 @@ def test_the_kernel_is_built_where_a_compiler_exists():
     tp, x, y = _case("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o", batch=3)
     assert tp._fused_plan.kernel(x, y, tp.weight, tp.cg_fast) is not None
     assert tp._fused_plan.kernel(x.float(), y, tp.weight, tp.cg_fast) is None  # mixed dtypes: the torch path
-
-
-@needs_compiler
-def test_build_writes_a_library_with_both_precisions(tmp_path):
-    path = tmp_path / "sub" / "kernel.so"
-    assert kernel._build(kernel._compiler(), path)
-    lib = ctypes.CDLL(str(path))
-    for name in ("st_tp_forward_f32", "st_tp_forward_f64", "st_tp_backward_f32", "st_tp_backward_f64"):
-        assert hasattr(lib, name)
-    assert [p.name for p in path.parent.iterdir()] == ["kernel.so"]  # no temporaries left behind
 
 
 def test_switched_off_by_the_environment(monkeypatch):
@@ -225,21 +217,227 @@ def test_per_sample_weights_without_the_kernel(monkeypatch):
         fused_uvw_single(x, y, w, tp.cg_fast, tp._fused_plan)
 
 
+# ------------------------------------------------------------------------------------------ where it is loaded from
+PLANT = r"""
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) { FILE *f = fopen(MARKER, "w"); if (f) fclose(f); }
+"""
+
+
+def _plant(path, marker):
+    """A shared object at ``path`` whose constructor creates ``marker`` (it runs if the library is ever loaded)."""
+    src = path.parent / "plant.c"
+    src.write_text(PLANT)
+    cc = kernel._compiler().split()
+    assert os.spawnvp(os.P_WAIT, cc[0], [*cc, "-shared", "-fPIC", f'-DMARKER="{marker}"', str(src), "-o",
+                                         str(path)]) == 0
+    src.unlink()
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """The kernel loaded anew, the temporary directory in tmp_path, and "compiling" by copying the library already
+    built (fast; the compile itself is tested by test_three_processes_compile_once)."""
+    assert kernel.cpu_kernel_available()
+    built = kernel._state["path"]
+    compiled = []
+
+    def copy_build(cc, out):
+        compiled.append(out)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(built.read_bytes())
+        tmp.chmod(0o700)
+        os.replace(tmp, out)
+
+    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel, "_build", copy_build)
+    monkeypatch.setattr(kernel.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    return compiled
+
+
 @needs_compiler
-def test_an_unwritable_cache_falls_back_to_the_temporary_directory(monkeypatch, tmp_path):
+def test_a_library_planted_in_a_world_writable_cache_is_not_loaded(fresh, monkeypatch, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    marker = tmp_path / "planted-code-ran"
+    _plant(shared / kernel._library_name(kernel._compiler()), marker)
+    monkeypatch.setenv("STEERTORCH_CACHE", str(shared))
+    info = kernel.kernel_info()
+    assert not marker.exists()
+    assert info["available"] and not info["path"].startswith(str(shared))  # built in the private temporary directory
+    assert info["path"].startswith(str(tmp_path / "tmp" / "steertorch-"))
+    assert "writable by group and others" in info["notes"][0] and info["cache"] == str(shared)
+
+
+@needs_compiler
+def test_a_group_writable_library_is_not_loaded_but_rebuilt(fresh, monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    path = cache / kernel._library_name(kernel._compiler())
+    marker = tmp_path / "planted-code-ran"
+    _plant(path, marker)
+    path.chmod(0o770)
+    monkeypatch.setenv("STEERTORCH_CACHE", str(cache))
+    assert kernel.cpu_kernel_available()
+    assert not marker.exists() and fresh == [path]
+    assert kernel._unsafe(path, False) is None  # replaced by a private build
+    assert "writable by its group" in kernel.kernel_info()["notes"][0]
+
+
+@needs_compiler
+def test_an_unwritable_cache_falls_back_to_the_temporary_directory(fresh, monkeypatch, tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     monkeypatch.setenv("STEERTORCH_CACHE", str(blocked / "cache"))  # cannot be created: a file is in the way
-    monkeypatch.setattr(kernel.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
-    monkeypatch.setattr(kernel, "_state", {})
     assert kernel.cpu_kernel_available()
     assert list((tmp_path / "tmp").glob("steertorch-*/tp_kernel_*.so"))
 
 
-def test_a_temporary_directory_others_can_write_is_not_used(tmp_path):
+@needs_compiler
+def test_an_unsafe_temporary_directory_falls_back_to_a_fresh_private_one(fresh, monkeypatch, tmp_path):
+    (tmp_path / "tmp").mkdir()
+    taken = tmp_path / "tmp" / f"steertorch-{os.getuid()}"
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    taken.symlink_to(tmp_path / "elsewhere")  # planted by someone else: refused, as a symbolic link
+    monkeypatch.setenv("STEERTORCH_CACHE", str(taken))
+    info = kernel.kernel_info()
+    assert info["available"] and len(fresh) == 1
+    assert fresh[0].parent not in (taken, tmp_path / "elsewhere") and not fresh[0].parent.is_symlink()
+    assert (fresh[0].parent.stat().st_mode & 0o777) == 0o700
+    assert all("symbolic link" in note for note in info["notes"]) and len(info["notes"]) == 2
+
+
+def test_private_directories(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    assert not kernel._private_dir(shared)
-    private = tmp_path / "private"
-    assert kernel._private_dir(private) and (private.stat().st_mode & 0o777) == 0o700
+    assert "writable by group and others" in kernel._private_dir(shared)
+    shared.chmod(0o730)
+    assert "writable by its group" in kernel._private_dir(shared)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert "symbolic link" in kernel._private_dir(tmp_path / "link")
+    private = tmp_path / "a" / "b"
+    assert kernel._private_dir(private) is None
+    assert all((p.stat().st_mode & 0o777) == 0o700 for p in (tmp_path / "a", private))
+    if os.getuid() == 0:  # root can give a directory away
+        other = tmp_path / "other"
+        other.mkdir(mode=0o700)
+        os.chown(other, 65534, -1)
+        assert "belongs to uid 65534" in kernel._private_dir(other)
+
+
+_START = """
+import logging, sys
+logging.basicConfig(level=logging.INFO)  # (the old loader only logged its compiles)
+import steertorch.o3._tensor_product_kernel as kernel
+print(kernel.cpu_kernel_available())
+"""
+
+
+@needs_compiler
+def test_three_processes_compile_once(tmp_path):
+    """Started together on an empty cache: one compiles (and says so on stderr, once), the others wait for it."""
+    env = {**os.environ, "STEERTORCH_CACHE": str(tmp_path / "cache")}
+    env.pop("STEERTORCH_QUIET", None)
+    procs = [subprocess.Popen([sys.executable, "-c", _START], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [out.strip() for out, _ in results] == ["True"] * 3, results
+    lines = [line for _, err in results for line in err.splitlines() if "compiling" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith("steertorch: compiling the CPU tensor-product kernel"), lines
+    (path,) = (tmp_path / "cache").glob("tp_kernel_*.so")
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.with_suffix(".lock").name])
+    assert (path.stat().st_mode & 0o777) == 0o700
+    lib = ctypes.CDLL(str(path))
+    for name in ("st_tp_forward_f32", "st_tp_forward_f64", "st_tp_backward_f32", "st_tp_backward_f64"):
+        assert hasattr(lib, name)
+
+
+# ------------------------------------------------------------------------------------------ why, in steertorch info
+def _info(capsys) -> str:
+    from steertorch.cli import main
+
+    assert main(["info"]) == 0
+    return capsys.readouterr().out
+
+
+def test_info_shows_the_kernel_path_and_cache(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setenv("STEERTORCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STEERTORCH_CPU_KERNEL", "0")
+    out = _info(capsys)
+    assert "not in use (the torch path runs): switched off by STEERTORCH_CPU_KERNEL=0" in out
+    assert f"cache: {tmp_path / 'cache'}" in out
+    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.delenv("STEERTORCH_CPU_KERNEL")
+    monkeypatch.setattr(kernel, "_compiler", lambda: None)
+    assert "no C compiler found" in _info(capsys)
+
+
+@needs_compiler
+def test_info_shows_the_library_in_use(capsys):
+    assert kernel.cpu_kernel_available()
+    out = _info(capsys)
+    assert f"cpu kernel in use: {kernel._state['path']}" in out and "cache: " in out
+
+
+@needs_compiler
+def test_a_compile_error_is_reported_with_the_compiler_output(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setenv("STEERTORCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel, "_compiler", lambda: "cc -include /no/such/header_kx.h")
+    assert not kernel.cpu_kernel_available()
+    err = capsys.readouterr().err
+    assert err.count("steertorch: compiling the CPU tensor-product kernel") == 1
+    out = _info(capsys)
+    assert "not in use (the torch path runs): compiling failed: cc -include /no/such/header_kx.h failed:" in out
+    assert "header_kx.h: No such file or directory" in out and "no C compiler" not in out
+
+
+# ----------------------------------------------------------------------------------------------- the custom operators
+@needs_compiler
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_custom_ops_pass_opcheck(per_sample):
+    """Schema (no aliasing, no mutation) and fake implementations that agree with the kernel's outputs; the
+    gradients not asked for come back empty, the others equal KernelPlan's."""
+    if per_sample:
+        tp, x, y, w = _per_sample_case(*PER_SAMPLE[1], batch=7)
+        w = w.detach()
+    else:
+        tp, x, y = _case("3x0e + 2x1o + 2x2o", "0e + 1o", "4x0e + 3x1o", batch=7)  # 2x2o: read by no path
+        w = tp.weight.detach()
+    x, y = x.detach(), y.detach()
+    kp = tp._fused_plan.kernel(x, y, w, tp.cg_fast)
+    grad = torch.randn(7, tp.irreps_out.dim, generator=gen(5), dtype=torch.float64)
+    tests = ("test_schema", "test_faketensor")
+    torch.library.opcheck(torch.ops.steertorch.tp_uvw_forward,
+                          (x, y, w, tp.cg_fast, kp._sizes_for(w), *kp._tables, tp.irreps_out.dim), test_utils=tests)
+    for needs in [(True, True, True), (False, True, False)]:
+        args = (x, y, w, tp.cg_fast, grad, kp._sizes_for(w), *kp._tables, kp._dead_inputs,
+                kp._unused_weights(w.shape[-1]), *needs)
+        torch.library.opcheck(torch.ops.steertorch.tp_uvw_backward, args, test_utils=tests)
+        grads = torch.ops.steertorch.tp_uvw_backward(*args)
+        for g, ref, n in zip(grads, kp.backward(x, y, w, tp.cg_fast, grad, needs), needs):
+            assert torch.equal(g, ref) if n else (g.numel() == 0 and ref is None)
+    if not per_sample:
+        gx = kp.backward(x, y, w, tp.cg_fast, grad, (True, False, False))[0]
+        (s0, s1), = kp._dead_inputs.tolist()
+        assert torch.equal(gx[:, s0:s1], torch.zeros(7, s1 - s0, dtype=torch.float64))
+
+
+@needs_compiler
+def test_torch_compile_sees_one_operator():
+    tp, x, y = _case("4x0e + 4x1o + 2x2e", "0e + 1o + 2e", "4x0e + 4x1o + 2x2e", batch=9)
+    x, y, w = x.detach(), y.detach(), tp.weight.detach()
+    kp = tp._fused_plan.kernel(x, y, w, tp.cg_fast)
+    kp._sizes_for(w)
+    seen = []
+
+    def backend(gm, inputs):
+        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return gm.forward
+
+    f = torch.compile(lambda a, b: kp.forward(a, b, w, tp.cg_fast), backend=backend, fullgraph=True)
+    assert torch.equal(f(x, y), kp.forward(x, y, w, tp.cg_fast))
+    assert seen == ["steertorch.tp_uvw_forward"]

@@ -49,12 +49,16 @@ from . import _tensor_product_kernel as _kernel
 from ._irreps import Irreps
 from ._tensor_product_plan import _BMM_MIN, UvwGroup
 
-__all__ = ["FusedPlan", "fused_uvw_single", "release_buffers", "SCRATCH_BYTES"]
+__all__ = ["FusedPlan", "fused_uvw_single", "release_buffers", "retained_bytes", "SCRATCH_BYTES", "POOL_BYTES"]
 
 #: Largest scratch buffer (bytes, per thread, dtype and device) a product uses; larger batches run in chunks.
 SCRATCH_BYTES = 32 << 20
 
-_POOL_SIZE = 16  # buffers returned by backward passes and kept for later forwards, per thread
+#: Most bytes of returned buffers a thread's pool keeps for later forwards (all dtypes together); a returned buffer
+#: that does not fit is freed, oldest first.
+POOL_BYTES = 128 << 20
+
+_POOL_SIZE = 16  # and at most this many returned buffers, per thread
 
 _local = threading.local()
 
@@ -65,14 +69,20 @@ def _normal_empty(numel: int, like: torch.Tensor) -> torch.Tensor:
         return torch.empty(numel, dtype=like.dtype, device=like.device)
 
 
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
 def _scratch(numel: int, like: torch.Tensor) -> torch.Tensor:
-    """A flat buffer of at least ``numel`` elements, kept per thread, dtype and device and reused."""
+    """A flat buffer of at least ``numel`` elements, kept per thread, dtype and device and reused (at most
+    ``max(SCRATCH_BYTES, 256 rows)``: :meth:`FusedPlan.chunk`)."""
     bufs = getattr(_local, "bufs", None)
     if bufs is None:
         bufs = _local.bufs = {}
     key = (like.device, like.dtype)
     buf = bufs.get(key)
     if buf is None or buf.numel() < numel:
+        bufs.pop(key, None)  # (freed before the larger one is allocated)
         buf = bufs[key] = _normal_empty(numel, like)
     return buf
 
@@ -86,15 +96,20 @@ class _Lease:
         self.free = False
 
 
-def _lend(numel: int, like: torch.Tensor) -> _Lease:
-    """A buffer from this thread's pool of returned ones (or a new one)."""
+def _pool() -> list[_Lease]:
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = []
-    for n, lease in enumerate(pool):
-        if lease.buf.numel() >= numel and lease.buf.dtype == like.dtype and lease.buf.device == like.device:
-            del pool[n]
-            break
+    return pool
+
+
+def _lend(numel: int, like: torch.Tensor) -> _Lease:
+    """The smallest buffer of this thread's pool of returned ones that holds ``numel`` elements (or a new one)."""
+    pool = _pool()
+    fits = [n for n, lease in enumerate(pool) if lease.buf.numel() >= numel and lease.buf.dtype == like.dtype
+            and lease.buf.device == like.device]
+    if fits:
+        lease = pool.pop(min(fits, key=lambda n: pool[n].buf.numel()))
     else:
         lease = _Lease(numel, like)
     lease.generation += 1
@@ -103,23 +118,41 @@ def _lend(numel: int, like: torch.Tensor) -> _Lease:
 
 
 def _give_back(lease: _Lease) -> None:
+    """Return a buffer to the pool, which then keeps at most :data:`POOL_BYTES` and ``_POOL_SIZE`` buffers (the
+    oldest go first; a buffer larger than the whole budget is not kept)."""
     if lease.free:
         return
     lease.free = True
-    pool = getattr(_local, "pool", None)
-    if pool is None:
-        pool = _local.pool = []
+    pool = _pool()
     pool.append(lease)
-    del pool[:-_POOL_SIZE]
+    total = sum(_nbytes(held.buf) for held in pool)
+    while pool and (len(pool) > _POOL_SIZE or total > POOL_BYTES):
+        total -= _nbytes(pool.pop(0).buf)
+
+
+def retained_bytes() -> int:
+    """Bytes this thread keeps between calls: its scratch buffers and its pool of returned buffers (not the buffers
+    lent to graphs still alive, which autograd would keep anyway).
+
+    >>> release_buffers()
+    >>> retained_bytes()
+    0
+    """
+    return sum(_nbytes(b) for b in getattr(_local, "bufs", {}).values()) + sum(_nbytes(held.buf) for held in
+                                                                             getattr(_local, "pool", []))
 
 
 def release_buffers() -> None:
     """Free this thread's scratch and pooled buffers of the CPU tensor products (otherwise kept for later calls).
 
-    Public as ``steertorch.o3.release_tensor_product_buffers``. The scratch is at most :data:`SCRATCH_BYTES` per
-    dtype; the pool keeps up to 16 buffers returned by backward passes, each the size of what one product's
-    backward reads (as autograd would keep between forward and backward, e.g. 28 MB for
-    ``32x0e + 32x1o + 32x2e`` times spherical harmonics up to l = 2 at batch 4096).
+    Public as ``steertorch.o3.release_tensor_product_buffers``. What a thread keeps (:func:`retained_bytes`) is
+    bounded: the scratch is at most :data:`SCRATCH_BYTES` per dtype (or 256 rows' temporaries where one row needs
+    more); the pool keeps at most :data:`POOL_BYTES` (and 16 buffers) returned by backward passes, each the size of
+    what one product's backward reads (as autograd would keep between forward and backward, e.g. 28 MB for
+    ``32x0e + 32x1o + 32x2e`` times spherical harmonics up to l = 2 at batch 4096). Call it after a large
+    evaluation, or lower the module constants ``SCRATCH_BYTES`` / ``POOL_BYTES`` of
+    ``steertorch.o3._tensor_product_fused``, to return the memory sooner. Buffers are per thread: call it in the
+    thread that ran the products.
 
     >>> release_buffers()
     """
@@ -487,7 +520,7 @@ def _weight_grad_buffers(plan: FusedPlan, gw_flat: torch.Tensor) -> tuple[list[t
 
 
 def _zero_dead_inputs(plan: FusedPlan, gx: torch.Tensor | None) -> None:
-    """The gradient of the input blocks no path reads (neither path writes it)."""
+    """The gradient of the input blocks no path reads (the torch path does not write it)."""
     for s0, s1 in plan.dead_inputs if gx is not None else ():
         gx[:, s0:s1].zero_()
 
@@ -500,8 +533,7 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
     kernel = plan.kernel(x, y, w, cg, grad)
     if kernel is not None:
         x, y, w, cg, grad = (t.contiguous() for t in (x, y, w, cg, grad))
-        grads = kernel.backward(x, y, w, cg, grad, needs)
-        _zero_dead_inputs(plan, grads[0])
+        grads = kernel.backward(x, y, w, cg, grad, needs)  # (zeroes the inputs no path reads itself)
         return (*grads, kernel.forward(x, y, w, cg)) if value else grads
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim) if value else None
