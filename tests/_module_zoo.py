@@ -25,7 +25,7 @@ PARAMETER_FREE = frozenset({
     "nn.PointwiseMaxPool3D", "nn.PointwiseAvgPool2D", "nn.PointwiseAvgPool3D", "nn.PointwiseAvgPoolAntialiased2D",
     "nn.PointwiseAvgPoolAntialiased3D", "nn.R2Upsampling", "nn.R3Upsampling", "nn.FourierPointwise", "nn.FourierELU",
     "nn.QuotientFourierPointwise", "nn.MaskModule", "nn.FieldDropout", "nn.PointwiseDropout", "nn.IdentityModule",
-    "nn.RestrictionModule",
+    "nn.RestrictionModule", "math.normalize2mom",
 })
 
 
@@ -85,6 +85,7 @@ def _grid(channels: int, size: tuple[int, ...] = (6, 6)) -> Callable[[int, torch
 def _irreps_cases() -> list[Case]:
     from steertorch import nn as snn
     from steertorch import o3
+    from steertorch.math import normalize2mom
 
     uvu = [(0, 0, 0, "uvu", True), (0, 1, 1, "uvu", True), (1, 1, 2, "uvu", True), (1, 0, 3, "uvu", True)]
 
@@ -125,6 +126,7 @@ def _irreps_cases() -> list[Case]:
         Case("nn.S2Activation", lambda: snn.S2Activation("0e + 1o + 2e", torch.tanh, resolution=8), _rows(9),
              "irreps"),
         Case("nn.SO3Activation", lambda: snn.SO3Activation(1, 1, torch.tanh, resolution=6), _rows(10), "irreps"),
+        Case("math.normalize2mom", lambda: normalize2mom(torch.tanh), _rows(3), "irreps"),
         Case("nn.TensorProductActivation", lambda: snn.TensorProductActivation("4x0e + 2x1o", "4x0e + 2x1o + 1x1e"),
              _rows(10), "irreps"),
     ]

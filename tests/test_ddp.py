@@ -25,6 +25,7 @@ import torch.multiprocessing as mp
 from _module_zoo import PARAMETER_FREE, case_names, cases
 
 import steertorch.graph
+import steertorch.math
 import steertorch.models
 import steertorch.nn
 import steertorch.o3
@@ -62,10 +63,10 @@ def test_zero_size_weights_are_buffers_with_e3nn_state_dict_keys():
 
 
 def test_zoo_covers_every_public_module():
-    """The guard above only guards what it builds: every public module class of o3, nn, graph and models."""
+    """The guard above only guards what it builds: every public module class of o3, nn, graph, models, math."""
     built = {type(m) for c in cases() for m in c.build().modules()}
     missing = []
-    for package in (steertorch.o3, steertorch.nn, steertorch.graph, steertorch.models):
+    for package in (steertorch.o3, steertorch.nn, steertorch.graph, steertorch.models, steertorch.math):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, torch.nn.Module) and obj not in built:
