@@ -183,7 +183,7 @@ class Linear(nn.Module):
                 boff += mul * ir.dim
             pieces_out.append(t)
         out = torch.cat(pieces_out, dim=1) if pieces_out else x.new_zeros(z, 0)
-        if not out.requires_grad:  # no path, no bias (e.g. empty irreps_in): zeros, still differentiable
+        if not out.requires_grad and torch.is_grad_enabled():  # no path, no bias (empty irreps_in): keep on the graph
             out = out + connected_zeros(x, weight)
         return out.reshape(*batch, io.dim)
 

@@ -312,7 +312,7 @@ class TensorProduct(nn.Module):
         if z == 0:  # empty batch (e.g. a graph without edges): zeros, on the graph of the inputs and weights
             return x.new_zeros(*batch, self.irreps_out.dim) + connected_zeros(x, y, w)
         out = self._forward(x, y, w)
-        if not out.requires_grad:  # no path reaches the output (empty irreps): zeros, still differentiable
+        if not out.requires_grad and torch.is_grad_enabled():  # no path (empty irreps): keep the zeros on the graph
             out = out + connected_zeros(x, y, w)
         return out.reshape(*batch, self.irreps_out.dim)
 
