@@ -105,3 +105,27 @@ def test_egnn_float32_and_bad_input():
         model(torch.randn(4, 2), pos, ei, vel=torch.randn(4, 3))
     with pytest.raises(ValueError, match="pool"):
         EGNN(3, pool="max")
+
+
+def test_egnn_positions_only_has_no_unused_parameters_and_same_positions():
+    """out_features=0 (n-body): no output layer, no feature update in the last layer (no output reads them), and
+    the same positions as the full model with the same weights; every parameter gets a gradient."""
+    g = torch.Generator().manual_seed(4)
+    full = _model()
+    pos_only = EGNN(1, hidden_features=16, edge_attr_dim=1, num_layers=3, use_velocity=True, out_features=0).to(DT)
+    result = pos_only.load_state_dict(full.state_dict(), strict=False)
+    assert result.missing_keys == []
+    assert sorted(result.unexpected_keys) == sorted(k for k in full.state_dict()
+                                                    if k.startswith(("embedding_out.", "layers.2.phi_h.")))
+    pos, vel, ea, ei, _ = _nbody(g)
+    h = vel.norm(dim=1, keepdim=True)
+    y, x = pos_only(h, pos, ei, ea, vel)
+    assert y.shape == (pos.shape[0], 0)
+    assert (x - full(h, pos, ei, ea, vel)[1]).abs().max() < 1e-12
+    x.pow(2).sum().backward()
+    assert all(p.grad is not None for p in pos_only.parameters())
+    for bad in (dict(pool="sum"), dict(update_coords=False), dict(num_layers=0)):
+        with pytest.raises(ValueError, match="out_features=0"):
+            EGNN(1, out_features=0, **bad)
+    with pytest.raises(ValueError, match="out_features"):
+        EGNN(1, out_features=-1)

@@ -58,6 +58,9 @@ class EGNNLayer(nn.Module):
         coords_agg: ``"mean"`` (default) or ``"sum"`` of the coordinate messages.
         residual: :math:`h' = h + \phi_h(\cdot)` (otherwise :math:`h' = \phi_h(\cdot)`).
         coords_range: scale of :math:`\phi_x` with ``tanh``.
+        update_features: update the node features (otherwise they are returned unchanged and the layer has no
+            :math:`\phi_h`: the last layer of a model that predicts only coordinates, whose feature update
+            nothing would read).
 
     The last layer of :math:`\phi_x` starts small (Xavier-uniform with gain 0.001, as the
     reference implementation), so coordinates move little at initialisation.
@@ -75,7 +78,7 @@ class EGNNLayer(nn.Module):
     def __init__(self, hidden: int, edge_attr_dim: int = 0, act: Callable[[], nn.Module] = nn.SiLU,
                  update_coords: bool = True, use_velocity: bool = False, attention: bool = False,
                  normalize: bool = False, tanh: bool = False, coords_agg: str = "mean", residual: bool = True,
-                 coords_range: float = 1.0) -> None:
+                 coords_range: float = 1.0, update_features: bool = True) -> None:
         super().__init__()
         for name, v, lo in (("hidden", hidden, 1), ("edge_attr_dim", edge_attr_dim, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -84,6 +87,8 @@ class EGNNLayer(nn.Module):
             raise ValueError(f"EGNNLayer: coords_agg must be one of {_COORDS_AGGS}, got {coords_agg!r}")
         if use_velocity and not update_coords:
             raise ValueError("EGNNLayer: use_velocity needs update_coords=True")
+        if not (update_coords or update_features):
+            raise ValueError("EGNNLayer: update_coords=False and update_features=False leave nothing to compute")
         self.hidden = hidden
         self.edge_attr_dim = edge_attr_dim
         self.update_coords = update_coords
@@ -94,7 +99,8 @@ class EGNNLayer(nn.Module):
         self.residual = residual
         self.coords_range = float(coords_range)
         self.phi_e = _mlp([2 * hidden + 1 + edge_attr_dim, hidden, hidden], act, last_act=True)
-        self.phi_h = _mlp([2 * hidden, hidden, hidden], act, last_act=False)
+        self.update_features = update_features
+        self.phi_h = _mlp([2 * hidden, hidden, hidden], act, last_act=False) if update_features else None
         self.att = nn.Linear(hidden, 1) if attention else None
         if update_coords:
             self.phi_x = _mlp([hidden, hidden, 1], act, last_act=False, last_bias=False)
@@ -149,6 +155,8 @@ class EGNNLayer(nn.Module):
         else:
             pos_out = pos
 
+        if self.phi_h is None:
+            return h, pos_out
         m_i = scatter_sum(m, dst, dim=0, dim_size=n)
         update = self.phi_h(torch.cat([h, m_i], dim=-1))
         h_out = h + update if self.residual else update
@@ -156,5 +164,6 @@ class EGNNLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"hidden={self.hidden}, edge_attr_dim={self.edge_attr_dim}, update_coords={self.update_coords}, "
-                f"use_velocity={self.use_velocity}, attention={self.att is not None}, normalize={self.normalize}, "
+                f"update_features={self.update_features}, use_velocity={self.use_velocity}, "
+                f"attention={self.att is not None}, normalize={self.normalize}, "
                 f"tanh={self.tanh}, coords_agg={self.coords_agg!r}, residual={self.residual}")

@@ -193,11 +193,9 @@ class PointConv(nn.Module):
         edge_sh = spherical_edge_attributes(edge_vec, self.irreps_sh.ls, normalization="component")
         length = edge_lengths(edge_vec)  # finite gradients at coincident points
         weight = self.radial(self.radial_embedding(length))
-        if edge_index.shape[1] > 0:
-            messages = self.tp(x.index_select(0, src), edge_sh, weight)
-            out = scatter_sum(messages, dst, dim=0, dim_size=num_nodes)
-        else:  # no edges at all: every node is isolated
-            out = x.new_zeros(num_nodes, self.irreps_mid.dim) + 0 * weight.sum()
+        # no edges at all: the tensor product's empty batch is on the graph, so every parameter gets a zero gradient
+        messages = self.tp(x.index_select(0, src), edge_sh, weight)
+        out = scatter_sum(messages, dst, dim=0, dim_size=num_nodes)
         if isinstance(self.normalization, str):
             if self.normalization != "none":
                 degree = scatter_sum(torch.ones_like(length), dst, dim=0, dim_size=num_nodes).clamp(min=1)

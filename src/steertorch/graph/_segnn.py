@@ -202,9 +202,6 @@ class O3TensorProduct(nn.Module):
         self.irreps_out = Irreps(irreps_out)
         self.has_attr = irreps_attr is not None
         self.irreps_attr = Irreps(irreps_attr) if irreps_attr is not None else Irreps("0e")
-        if self.irreps_in.dim == 0 or self.irreps_out.dim == 0 or self.irreps_attr.dim == 0:
-            raise ValueError(f"O3TensorProduct: empty irreps ({self.irreps_in} x {self.irreps_attr} -> "
-                             f"{self.irreps_out})")
         # permutation of the input features into sorted, merged blocks
         sorted_in = self.irreps_in.sort()
         starts = [s.start for s in self.irreps_in.slices()]

@@ -33,14 +33,20 @@ class EGNN(nn.Module):
         in_features: size of the invariant input node features :math:`f` (n-body: 1, the speed
             :math:`|v_i|`).
         hidden_features: width of the node features and messages (64 in the paper).
-        out_features: size of the invariant node outputs (default ``hidden_features``).
+        out_features: size of the invariant node outputs (default ``hidden_features``). ``0``: the model
+            predicts coordinates only (n-body) and is built without the branch that only feature outputs read:
+            no output layer, and no feature update (:math:`\phi_h`) in the last layer; ``y`` is then
+            ``[N, 0]``.
         edge_attr_dim: size of the invariant edge attributes (n-body: 1, :math:`q_i q_j`; the
             squared distance is always added by the layers).
         num_layers: number of :class:`~steertorch.graph.EGNNLayer` (4 in the paper's n-body).
         act, attention, normalize, tanh, coords_agg, residual: passed to every layer.
         use_velocity: every layer adds :math:`\phi_v(h_i)\, v_i` to its coordinate update
             (the paper's EGNN-vel for n-body; ``vel`` is then required).
-        update_coords: update the coordinates (otherwise they are returned unchanged).
+        update_coords: update the coordinates (otherwise they are returned unchanged). A model whose
+            loss reads only ``y`` should not update coordinates (the paper's QM9 model): with
+            ``update_coords=True`` the last layer's coordinate MLPs :math:`\phi_x, \phi_v` reach only ``pos_out``,
+            so they get no gradient (``DistributedDataParallel`` with default settings then fails).
         pool: ``None`` (default: node outputs), ``"sum"`` or ``"mean"``: pool the invariant
             outputs per graph (``batch``).
 
@@ -73,6 +79,12 @@ class EGNN(nn.Module):
         if pool not in _POOLS:
             raise ValueError(f"EGNN: pool must be one of {_POOLS}, got {pool!r}")
         out_features = hidden_features if out_features is None else out_features
+        if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 0:
+            raise ValueError(f"EGNN: out_features must be None or an int >= 0, got {out_features!r}")
+        if out_features == 0 and (pool is not None or not update_coords or num_layers == 0):
+            raise ValueError("EGNN: out_features=0 predicts coordinates only: it needs update_coords=True, "
+                             f"num_layers >= 1 and pool=None, got update_coords={update_coords}, "
+                             f"num_layers={num_layers}, pool={pool!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.use_velocity = use_velocity
@@ -81,10 +93,11 @@ class EGNN(nn.Module):
         self.layers = nn.ModuleList([
             EGNNLayer(hidden_features, edge_attr_dim, act=act, update_coords=update_coords,
                       use_velocity=use_velocity, attention=attention, normalize=normalize, tanh=tanh,
-                      coords_agg=coords_agg, residual=residual)
-            for _ in range(num_layers)
+                      coords_agg=coords_agg, residual=residual,
+                      update_features=out_features > 0 or k < num_layers - 1)
+            for k in range(num_layers)
         ])
-        self.embedding_out = nn.Linear(hidden_features, out_features)
+        self.embedding_out = nn.Linear(hidden_features, out_features) if out_features > 0 else None
 
     def forward(self, h: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 edge_attr: torch.Tensor | None = None, vel: torch.Tensor | None = None,
@@ -98,6 +111,8 @@ class EGNN(nn.Module):
         h = self.embedding_in(h)
         for layer in self.layers:
             h, pos = layer(h, pos, edge_index, edge_attr, vel if self.use_velocity else None)
+        if self.embedding_out is None:  # coordinates only
+            return h[:, :0], pos
         y = self.embedding_out(h)
         if self.pool is not None:
             y = pool_nodes(y, batch, num_graphs, reduce=self.pool)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..o3 import Irreps
+from ..o3._empty import connected_zeros, register_weight
 
 __all__ = ["BatchNorm"]
 
@@ -73,10 +74,10 @@ class BatchNorm(nn.Module):
         else:
             self.register_buffer("running_mean", torch.zeros(num_scalar))
             self.register_buffer("running_var", torch.ones(num_features))
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
+        if affine:  # zero-size (no scalars, empty irreps): buffers, as e3nn's state dict keys are kept
+            register_weight(self, "weight", torch.ones(num_features))
             if include_bias:
-                self.bias = nn.Parameter(torch.zeros(num_scalar))
+                register_weight(self, "bias", torch.zeros(num_scalar))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -97,6 +98,8 @@ class BatchNorm(nn.Module):
             raise ValueError(f"BatchNorm: expected features [batch, ..., {self.irreps.dim}] of irreps {self.irreps}, "
                              f"got shape {list(x.shape)}")
         shape = x.shape
+        if x.numel() == 0:  # no statistics to take or update: the empty output, on the graph of the parameters
+            return x + connected_zeros(self.weight, self.bias)
         batch = shape[0]
         x = x.reshape(batch, -1, shape[-1])  # [batch, sample, dim]
         use_batch_stats = self.training or self.instance

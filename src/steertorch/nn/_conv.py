@@ -29,6 +29,7 @@ from torch import nn
 from ..group import Representation
 from ..group._group import float64_default
 from ..kernels import default_rings, grid_points, kernel_basis
+from ..o3._empty import register_weight
 from ._field_type import FieldType
 
 __all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed"]
@@ -191,7 +192,7 @@ class _BasisExpansion(nn.Module):
         self.register_buffer("_gather", torch.cat(gathers) if gathers else torch.zeros(0, dtype=torch.long),
                              persistent=False)
         self._cast_cache: dict = {}
-        self.weights = nn.Parameter(torch.zeros(offset))
+        register_weight(self, "weights", torch.zeros(offset))  # a buffer if no kernel is equivariant
         self._sq_norm_per_out = sq_norm_per_out
         self._n_out_reps = len(out_reps)
         self.c_out = out_type.size // groups

@@ -57,7 +57,7 @@ class Dropout(nn.Module):
         noise = keep.index_select(1, self._copy_index)  # [batch, dim]
         if x.dim() == 1:
             return x * noise[0]
-        return x * noise.reshape(batch, *([1] * (x.dim() - 2)), -1)
+        return x * noise.reshape(batch, *([1] * (x.dim() - 2)), self.irreps.dim)
 
     def extra_repr(self) -> str:
         return f"{self.irreps}, p={self.p}"

@@ -82,7 +82,7 @@ class Extract(nn.Module):
         outs = []
         for plan in self._plans:
             if not plan:
-                outs.append(x.new_zeros(*x.shape[:-1], 0))
+                outs.append(x.narrow(-1, 0, 0))  # empty, but on the graph of x
             elif len(plan) == 1:
                 outs.append(x.narrow(-1, plan[0][0], plan[0][1]))
             else:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..math import normalize2mom
+from ..o3._empty import register_weight
 
 __all__ = ["FullyConnectedNet"]
 
@@ -56,7 +57,7 @@ class FullyConnectedNet(nn.Module):
             last = i == n - 1
             var_out = variance_out if last else 1
             use_act = self.act is not None and (out_act or not last)
-            self.register_parameter(f"w{i}", nn.Parameter(torch.randn(h1, h2)))
+            register_weight(self, f"w{i}", torch.randn(h1, h2))  # a buffer if zero-size
             if use_act:
                 self._layers.append(((h1 * var_in) ** 0.5, var_out**0.5, True))
             else:

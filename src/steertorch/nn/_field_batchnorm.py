@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..o3._empty import connected_zeros
 from ._conv import _invariant_basis
 from ._field_nonlinearity import _check_input, is_permutation_representation
 from ._field_type import FieldType, require_field_type
@@ -98,6 +99,8 @@ class _FieldBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, self._who)
+        if x.numel() == 0:  # no statistics to take or update: the empty output, on the graph of the parameters
+            return x + connected_zeros(self.weight, self.bias)
         dt = x.dtype
         c = x.shape[1]
         basis = None if self._basis is None else self._basis.to(dt)

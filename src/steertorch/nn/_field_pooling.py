@@ -17,6 +17,7 @@ shifted against the flipped grid and equivariance holds only approximately (as f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -254,5 +255,5 @@ class NormMaxPool(_WindowPool):
             _, where = _MAX_POOL[self.dims](sq, self.kernel_size, self.stride, self.padding, self.dilation,
                                             self.ceil_mode, return_indices=True)  # [B, nf, *out], flat indices
         out = where.shape[2:]
-        where = where.index_select(1, fidx).reshape(b, c, -1)
-        return x.reshape(b, c, -1).gather(2, where).reshape(b, c, *out)
+        where = where.index_select(1, fidx).reshape(b, c, math.prod(out))
+        return x.reshape(b, c, math.prod(x.shape[2:])).gather(2, where).reshape(b, c, *out)

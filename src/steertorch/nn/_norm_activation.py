@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..o3 import Irreps
+from ..o3._empty import register_weight
 
 __all__ = ["NormActivation"]
 
@@ -75,7 +76,7 @@ class NormActivation(nn.Module):
         self.epsilon = float(epsilon)
         self.bias = bias
         if bias:
-            self.biases = nn.Parameter(torch.zeros(self.irreps_in.num_irreps))
+            register_weight(self, "biases", torch.zeros(self.irreps_in.num_irreps))  # a buffer if empty
         consts = {}
         if normalize_moment:
             for _, ir in self.irreps_in:

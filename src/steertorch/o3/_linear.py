@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._empty import connected_zeros, register_weight
 from ._irreps import Irreps
 
 __all__ = ["Linear"]
@@ -93,8 +94,9 @@ class Linear(nn.Module):
             internal_weights = shared_weights
         self.shared_weights, self.internal_weights = shared_weights, internal_weights
         if internal_weights:
-            self.weight = nn.Parameter(torch.randn(self.weight_numel))
-            self.bias = nn.Parameter(torch.zeros(self.bias_numel))
+            # zero-size (no biases): a buffer, not a parameter; the state dict keeps e3nn's keys weight and bias
+            register_weight(self, "weight", torch.randn(self.weight_numel))
+            register_weight(self, "bias", torch.zeros(self.bias_numel))
         else:
             self.register_buffer("weight", torch.empty(0), persistent=False)
             self.register_buffer("bias", torch.empty(0), persistent=False)
@@ -147,7 +149,7 @@ class Linear(nn.Module):
             raise ValueError(f"expected weight [..., {self.weight_numel}], got {list(weight.shape)}")
         batch = x.shape[:-1]
         z = math.prod(batch)
-        x = x.reshape(z, -1)
+        x = x.reshape(z, self.irreps_in.dim)
         shared = weight.dim() == 1
         if not shared:
             weight = weight.expand(*batch, self.weight_numel).reshape(z, self.weight_numel)
@@ -170,7 +172,7 @@ class Linear(nn.Module):
             else:
                 res = torch.bmm(xin.transpose(1, 2), wbig)  # [z, d, n_out]
             for o, part in zip(outs_idx, res.split([io[o].mul for o in outs_idx], dim=2)):
-                outs[o] = part.transpose(1, 2).reshape(z, -1)
+                outs[o] = part.transpose(1, 2).reshape(z, io[o].mul * d)
         pieces_out = []
         boff = 0
         for o, (mul, ir) in enumerate(io):
@@ -181,6 +183,8 @@ class Linear(nn.Module):
                 boff += mul * ir.dim
             pieces_out.append(t)
         out = torch.cat(pieces_out, dim=1) if pieces_out else x.new_zeros(z, 0)
+        if not out.requires_grad and torch.is_grad_enabled():  # no path, no bias (empty irreps_in): keep on the graph
+            out = out + connected_zeros(x, weight)
         return out.reshape(*batch, io.dim)
 
     def extra_repr(self) -> str:

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._empty import connected_zeros
 from ._irreps import Irreps
 from ._tensor_product_fused import FusedPlan, fused_uvw_single
 from ._tensor_product_plan import forward_uvw_single, plan_uvw_single
@@ -303,12 +304,16 @@ class TensorProduct(nn.Module):
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
         if not self.shared_weights:
             batch = torch.broadcast_shapes(batch, w.shape[:-1])
-            w = w.expand(*batch, self.weight_numel).reshape(-1, self.weight_numel)
-        x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
-        y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
-        if x.shape[0] == 0:  # empty batch (e.g. a graph without edges)
-            return x.new_zeros(*batch, self.irreps_out.dim)
+        z = math.prod(batch)
+        if not self.shared_weights:
+            w = w.expand(*batch, self.weight_numel).reshape(z, self.weight_numel)
+        x = x.expand(*batch, x.shape[-1]).reshape(z, x.shape[-1])
+        y = y.expand(*batch, y.shape[-1]).reshape(z, y.shape[-1])
+        if z == 0:  # empty batch (e.g. a graph without edges): zeros, on the graph of the inputs and weights
+            return x.new_zeros(*batch, self.irreps_out.dim) + connected_zeros(x, y, w)
         out = self._forward(x, y, w)
+        if not out.requires_grad and torch.is_grad_enabled():  # no path (empty irreps): keep the zeros on the graph
+            out = out + connected_zeros(x, y, w)
         return out.reshape(*batch, self.irreps_out.dim)
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
