@@ -65,7 +65,8 @@ class ExactConstants(nn.Module):
     :meth:`register_constant` keeps the float64 value (on the CPU, outside ``_apply``, so no dtype cast ever
     rounds it) and registers a buffer in the default dtype. Whenever ``_apply`` (``.to``, ``.double``, ``.float``,
     ``.half``, ...) changes a constant's dtype, the buffer is re-derived from its master in the new dtype, on the
-    buffer's device. Moving to another device keeps the moved buffer (same values).
+    buffer's device. Moving to another device keeps the moved buffer (same values). A persistent constant loaded
+    by ``load_state_dict`` is re-derived from its master too (a float32 checkpoint does not round it).
 
     >>> class Scale(ExactConstants):
     ...     def __init__(self):
@@ -85,9 +86,19 @@ class ExactConstants(nn.Module):
             return
         if not value.is_floating_point():
             raise ValueError(f"{type(self).__name__}: constant {name!r} must be floating point, got {value.dtype}")
-        master = value.detach().to(device="cpu", dtype=torch.float64)
+        # copies (copy=True): a buffer never shares memory with its master, so no in-place write reaches the master
+        master = value.detach().to(device="cpu", dtype=torch.float64, copy=True)
         masters[name] = master
-        self.register_buffer(name, master.to(torch.get_default_dtype()), persistent=persistent)
+        self.register_buffer(name, master.to(torch.get_default_dtype(), copy=True), persistent=persistent)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a persistent constant read from a checkpoint (perhaps saved in float32) is re-derived from its master
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        for name, master in self.__dict__.get("_constant_masters", {}).items():
+            buf = self._buffers.get(name)
+            if buf is not None and prefix + name in state_dict:
+                with torch.no_grad():
+                    buf.copy_(master.to(device=buf.device, dtype=buf.dtype))
 
     def _apply(self, fn, recurse=True):
         masters = self.__dict__.get("_constant_masters", {})
@@ -96,5 +107,5 @@ class ExactConstants(nn.Module):
         for name, dtype in before.items():
             buf = self._buffers.get(name)
             if buf is not None and buf.dtype != dtype and buf.is_floating_point():
-                self._buffers[name] = masters[name].to(device=buf.device, dtype=buf.dtype)
+                self._buffers[name] = masters[name].to(device=buf.device, dtype=buf.dtype, copy=True)
         return self

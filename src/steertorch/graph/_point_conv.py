@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..nn import FullyConnectedNet, Gate
 from ..o3 import Irreps, Linear, TensorProduct
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
@@ -181,6 +182,9 @@ class PointConv(nn.Module):
                              f"{list(edge_index.shape)}")
         if edge_vec is not None and edge_vec.shape != (edge_index.shape[1], 3):
             raise ValueError(f"PointConv: expected edge_vec [{edge_index.shape[1]}, 3], got {list(edge_vec.shape)}")
+        dtype = module_dtype(self)
+        for what, t in (("node features x", x), ("pos", pos), ("edge_vec", edge_vec)):
+            check_input_dtype("PointConv", what, t, dtype)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 edge_vec: torch.Tensor | None = None) -> torch.Tensor:

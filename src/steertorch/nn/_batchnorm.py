@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps
 
 __all__ = ["BatchNorm"]
@@ -96,6 +97,7 @@ class BatchNorm(nn.Module):
         if x.dim() < 2 or x.shape[-1] != self.irreps.dim:
             raise ValueError(f"BatchNorm: expected features [batch, ..., {self.irreps.dim}] of irreps {self.irreps}, "
                              f"got shape {list(x.shape)}")
+        check_input_dtype("BatchNorm", "input x", x, module_dtype(self))
         shape = x.shape
         batch = shape[0]
         x = x.reshape(batch, -1, shape[-1])  # [batch, sample, dim]
