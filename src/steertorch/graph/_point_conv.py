@@ -95,9 +95,9 @@ class PointConv(nn.Module):
     ``edge_vec`` ``[E, 3]`` overrides :math:`x_b - x_a` (periodic images). Returns
     ``[N, irreps_out.dim]``. Isolated nodes receive no message; coincident points
     (:math:`r_{ab} = 0`) only carry the l = 0 harmonic; gradients stay finite in both cases.
-    The Clebsch-Gordan buffers are computed in the default dtype: build the layer under a float64
-    default (``steertorch.group._group.float64_default()``) for float64-exact equivariance
-    (``.double()`` after a float32 build keeps float32-accurate coefficients, errors ~1e-7).
+    The Clebsch-Gordan buffers follow the module's dtype and are re-derived from float64 masters on
+    ``.double()``: a float32 build moved with ``.double()`` is float64-exact. Inputs of another dtype
+    than the module's raise ``ValueError``.
 
     >>> conv = PointConv("0e", "4x0e + 2x1o", irreps_sh=2, r_max=2.0)
     >>> pos = torch.randn(5, 3)

@@ -23,8 +23,9 @@ Training uses the batch statistics and updates the running ones as ``torch.nn.Ba
 :math:`r \leftarrow (1 - \text{momentum})\, r + \text{momentum}\, s`, the variance with the unbiased factor
 :math:`n d_b / (n d_b - k_b)` (:math:`k_b` centred directions in the block; for a scalar field this is torch's
 ``n / (n - 1)``). Eval mode uses the running statistics (or the batch ones with ``track_running_stats=False``).
-Constants (projections, changes of basis) are float64 buffers, cast to the input's dtype in ``forward``; parameters
-and running statistics follow the default dtype (``.double()`` / ``.to()`` convert and move them all).
+Constants (projections, changes of basis), parameters and running statistics follow the module's dtype (the
+default dtype at construction; ``.double()`` / ``.to()`` convert and move them all, the constants re-derived from
+float64 masters); inputs of another dtype raise ``ValueError``.
 """
 
 from __future__ import annotations
