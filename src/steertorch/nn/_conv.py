@@ -442,8 +442,9 @@ class _RdConv(ExactConstants):
 
     def expand_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The full kernel (``Conv`` / ``ConvTranspose`` weight layout) and bias ``[C_out]`` (or None), expanded
-        from the current weights on every call (no cache: expanding costs 1-15 % of the convolution; for
-        deployment, :meth:`export` gives a plain convolution with the kernel expanded once)."""
+        from the current weights on every call (no cache: expanding a C8 / D4 16-field 5x5 kernel takes about 1 ms,
+        1 % of its convolution on a batch of 8 32x32 images, 8 % on one image; for deployment, :meth:`export` gives
+        a plain convolution with the kernel expanded once)."""
         return self._kernel_and_bias()
 
     # ------------------------------------------------------------------ forward

@@ -105,17 +105,13 @@ class _GroupCorrelation(ExactConstants):
         inv = group.inverse(elements)
         # L[h, h'] = index of h^-1 h'
         table = group.compose(inv[:, None].expand(n_g, n_g), elements[None, :].expand(n_g, n_g)).long()
-        # T as a gather: (T_h k)(q) = sum_j coef[j, h, q] k(cols[j, h, q]) (one term for exact rotations, <= 4)
-        n_terms = int((t != 0).sum(-1).max())
-        vals, cols = torch.sort(t, dim=-1, descending=True)
-        coef, cols = vals[..., :n_terms].permute(2, 0, 1), cols[..., :n_terms].permute(2, 0, 1)  # [J, G, P]
         n_p = kernel_size * kernel_size
-        if self._lifting:
-            index = cols  # into the kernel entries
-        else:  # into (element, entry) of the kernel on G x R^2: [J, G(h), G(h'), P]
-            index = table[None, :, :, None] * n_p + cols[:, :, None, :]
-        self.register_buffer("_index", index.reshape(n_terms, -1).contiguous(), persistent=False)
-        self.register_constant("_coef", coef)  # float64 master: .double() gives exact interpolation weights
+        # all rotated kernels in one product: k [.., P] @ _rot [P, (h, q)] = (T_h k)(q) for every h (a float64
+        # master: .double() gives exact interpolation weights; 0 / 1 entries for exact rotations)
+        self.register_constant("_rot", t.permute(2, 0, 1).reshape(n_p, n_g * n_p))
+        if not self._lifting:  # group correlation: entry (h, h') of the kernel reads element g = h^-1 h' rotated by h
+            index = table * n_g + torch.arange(n_g)[:, None]  # into the (g, h) pairs of the rotated kernels
+            self.register_buffer("_index", index.reshape(-1), persistent=False)
         c_in_fields = in_channels
         self.in_type = FieldType(gspace, [gspace.trivial_repr if self._lifting else gspace.regular_repr]
                                  * in_channels)
@@ -138,23 +134,14 @@ class _GroupCorrelation(ExactConstants):
 
     def _kernel_and_bias(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.weight * self._mask
-        k, n_g = self.kernel_size, self.order
+        k, n_g, n_p = self.kernel_size, self.order, self.kernel_size * self.kernel_size
         f, c = w.shape[0], w.shape[1]
-        flat = w.reshape(f, c, -1)
-        kern = None
-        for j in range(self._index.shape[0]):
-            term = flat[:, :, self._index[j]]
-            if self._lifting:
-                term = term.view(f, c, n_g, k * k)
-                if not self.exact:
-                    term = term * self._coef[j]
-                term = term.permute(0, 2, 1, 3)  # [F, G, C, P]
-            else:
-                term = term.view(f, c, n_g, n_g, k * k)
-                if not self.exact:
-                    term = term * self._coef[j][:, None, :]
-                term = term.permute(0, 2, 1, 3, 4)  # [F, G(h), C, G(h'), P]
-            kern = term if kern is None else kern + term
+        rotated = w.reshape(-1, n_p) @ self._rot  # [F C (G), G(h) P]: every kernel rotated by every h
+        if self._lifting:
+            kern = rotated.view(f, c, n_g, n_p).permute(0, 2, 1, 3)  # [F, G, C, P]
+        else:
+            rotated = rotated.view(f, c, n_g * n_g, n_p).index_select(2, self._index)  # (g, h) -> (h, h')
+            kern = rotated.view(f, c, n_g, n_g, n_p).permute(0, 2, 1, 3, 4)  # [F, G(h), C, G(h'), P]
         kern = kern.reshape(f * n_g, -1, k, k)
         b = None if self.bias is None else self.bias.repeat_interleave(n_g)
         return kern, b
