@@ -67,7 +67,7 @@ def test_avg_pool_asymmetric_windows_not_equivariant():
 @pytest.mark.parametrize("sigma,stride,size", [(0.66, 2, 9), (1.0, 2, 11), (0.5, 1, 6)])
 def test_antialiased_2d_equivariant_any_field(gs, sigma, stride, size):
     ft = field_type(gs)
-    pool = PointwiseAvgPoolAntialiased2D(ft, sigma, stride)
+    pool = PointwiseAvgPoolAntialiased2D(ft, sigma, stride).to(F64)
     assert pool.kernel_size == 2 * round(3 * sigma) + 1 and pool.padding == ((pool.kernel_size - 1) // 2,) * 2
     x = torch.randn(2, ft.size, size, size, dtype=F64, generator=gen(3))
     y = pool(x)
@@ -80,7 +80,7 @@ def test_antialiased_2d_equivariant_any_field(gs, sigma, stride, size):
 @pytest.mark.parametrize("gs", GS3, ids=lambda g: g.name)
 def test_antialiased_3d_equivariant_any_field(gs):
     ft = field_type(gs)
-    pool = PointwiseAvgPoolAntialiased3D(ft, 0.66, 2)
+    pool = PointwiseAvgPoolAntialiased3D(ft, 0.66, 2).to(F64)
     x = torch.randn(1, ft.size, 7, 7, 7, dtype=F64, generator=gen(4))
     y = pool(x)
     assert y.shape == (1, ft.size, 4, 4, 4)
@@ -90,7 +90,7 @@ def test_antialiased_3d_equivariant_any_field(gs):
 
 def test_antialiased_filter_is_a_normalised_gaussian():
     gs = rot2dOnR2(4)
-    pool = PointwiseAvgPoolAntialiased2D(FieldType(gs, [gs.regular_repr]), 1.0, 2, padding=1)
+    pool = PointwiseAvgPoolAntialiased2D(FieldType(gs, [gs.regular_repr]), 1.0, 2, padding=1).to(F64)
     g = pool.filter.to(F64)
     u = torch.arange(7, dtype=F64) - 3
     torch.testing.assert_close(g, torch.exp(-u * u / 2) / torch.exp(-u * u / 2).sum())
@@ -102,7 +102,7 @@ def test_antialiased_filter_is_a_normalised_gaussian():
 
 def test_antialiased_asymmetric_geometry_not_equivariant():
     gs = flipRot2dOnR2(4)
-    pool = PointwiseAvgPoolAntialiased2D(field_type(gs), 0.66, 2)
+    pool = PointwiseAvgPoolAntialiased2D(field_type(gs), 0.66, 2).to(F64)
     x = torch.randn(1, pool.in_type.size, 8, 8, dtype=F64, generator=gen(5))  # (8 + 4 - 5) % 2 != 0
     assert field_equivariance_error(pool, x, grid_symmetries(gs)) > 1e-2
 
@@ -124,10 +124,10 @@ def test_antialiased_45_degrees_measured_against_max_pool():
 
     g45 = [torch.tensor(1)]
     floor = field_equivariance_error(Subsample(), x, g45)
-    anti = field_equivariance_error(PointwiseAvgPoolAntialiased2D(ft, 1.0, 2), x, g45)
+    anti = field_equivariance_error(PointwiseAvgPoolAntialiased2D(ft, 1.0, 2).to(F64), x, g45)
     maxp = field_equivariance_error(PointwiseMaxPool2D(ft, 3, 2, 1), x, g45)
     assert 5e-3 < floor < 1.5e-2 and anti <= 1.05 * floor and maxp > 2.5 * anti
-    assert field_equivariance_error(PointwiseAvgPoolAntialiased2D(ft, 1.0, 2), x, grid_symmetries(gs)) <= 1e-10
+    assert field_equivariance_error(PointwiseAvgPoolAntialiased2D(ft, 1.0, 2).to(F64), x, grid_symmetries(gs)) <= 1e-10
 
 
 def test_antialiased_float32_and_to():
@@ -138,9 +138,11 @@ def test_antialiased_float32_and_to():
     assert pool.filter.dtype == torch.float32
     x = torch.randn(1, 2, 9, 9, generator=gen(6))
     assert pool(x).dtype == torch.float32
-    assert pool(x.double()).dtype == F64                      # the filter follows the input's dtype
+    with pytest.raises(ValueError, match="PointwiseAvgPoolAntialiased2D: input x has dtype torch.float64"):
+        pool(x.double())  # one dtype rule: no silent cast of the filter
+    y32 = pool(x)
     assert pool.to(F64).filter.dtype == F64
-    torch.testing.assert_close(pool(x.double()).float(), pool(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(pool(x.double()).float(), y32, rtol=1e-5, atol=1e-6)
 
 
 def test_avg_pool_errors():

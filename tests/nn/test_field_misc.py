@@ -61,7 +61,7 @@ def test_mask_module_equivariant_for_any_field_type():
     mask3 = MaskModule(ft3, 5).to(F64)
     assert field_equivariance_error(mask3, torch.randn(1, 24, 5, 5, 5, dtype=F64), grid_symmetries(gs3)) <= 1e-12
     with pytest.raises(ValueError, match="built for a 9x9 grid"):
-        mask(torch.randn(1, ft.size, 7, 7))
+        mask(torch.randn(1, ft.size, 7, 7, dtype=F64))
 
 
 def test_field_dropout_drops_whole_fields_and_commutes_with_the_group():

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -168,7 +170,9 @@ def test_fourier_float32_and_shapes():
     x = torch.randn(3, act.in_type.size, 5, 6)
     y = act(x)
     assert y.shape == x.shape and y.dtype == torch.float32
-    assert torch.allclose(y.double(), act(x.double()), atol=1e-5)
+    with pytest.raises(ValueError, match="FourierELU: input x has dtype torch.float64"):
+        act(x.double())
+    assert torch.allclose(y.double(), copy.deepcopy(act).double()(x.double()), atol=1e-5)
     act3 = FourierELU(rot3dOnR3(), 2, 1)
     x3 = torch.randn(1, act3.in_type.size, 2, 3, 4)
     assert act3(x3).shape == x3.shape
@@ -313,7 +317,7 @@ def _induced_types():
 @pytest.mark.parametrize("function", ["n_relu", "n_sigmoid", "squash"])
 def test_induced_norm_exactly_equivariant(name, function):
     ft, block, d = _induced_types()[name]
-    act = InducedNormNonLinearity(ft, block, function)
+    act = InducedNormNonLinearity(ft, block, function).double()
     x = torch.randn(2, ft.size, *([4] * d), dtype=F64, generator=_gen(0))
     assert field_equivariance_error(act, x, grid_symmetries(ft.gspace)) <= 1e-10
     assert fibre_error(act, x, _elements(ft.gspace)) <= 1e-10
@@ -323,8 +327,8 @@ def test_induced_norm_is_norm_nonlinearity_per_block():
     gs = rot2dOnR2(4)
     with float64_default():
         ft = FieldType(gs, [gs.regular_repr.tensor(gs.irrep(1))])
-    act = InducedNormNonLinearity(ft, 2)
-    blocks = NormNonLinearity(FieldType(gs, [gs.irrep(1)] * 4))
+    act = InducedNormNonLinearity(ft, 2).double()
+    blocks = NormNonLinearity(FieldType(gs, [gs.irrep(1)] * 4)).double()
     with torch.no_grad():
         act.bias.fill_(0.7)
         blocks.bias.fill_(0.7)
@@ -388,7 +392,7 @@ def test_tensor_product_exactly_equivariant(name):
 def test_tensor_product_is_quadratic_and_normalised():
     ft_in, ft_out, _ = _tp_types()["SO2"]
     torch.manual_seed(0)
-    tp = TensorProductNonLinearity(ft_in, ft_out)
+    tp = TensorProductNonLinearity(ft_in, ft_out).double()
     x = torch.randn(64, ft_in.size, 4, 4, dtype=F64, generator=_gen(1))
     with torch.no_grad():
         y = tp(x)
@@ -396,7 +400,7 @@ def test_tensor_product_is_quadratic_and_normalised():
         assert torch.allclose(tp(-x), y, atol=1e-12)
     assert 0.2 < float(y.pow(2).mean()) < 5.0
     # float32
-    y32 = tp(x.float())
+    y32 = copy.deepcopy(tp).float()(x.float())
     assert y32.dtype == torch.float32 and torch.allclose(y32.double(), y, atol=1e-4)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .._dtype import check_input_dtype, module_dtype
 from ..math import cosine_cutoff, polynomial_cutoff, soft_one_hot_linspace
 from ..o3 import Irreps, spherical_harmonics
 
@@ -192,8 +193,9 @@ class RadialEmbedding(torch.nn.Module):
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         """Embed lengths ``r`` ``[...]`` (use :func:`edge_lengths` for vectors) -> ``[..., num_basis]``."""
-        if not isinstance(r, torch.Tensor) or not r.is_floating_point():
-            raise ValueError(f"r must be a floating point tensor of lengths, got {r!r}")
+        if not isinstance(r, torch.Tensor):
+            raise ValueError(f"RadialEmbedding: r must be a floating point tensor of lengths, got {r!r}")
+        check_input_dtype("RadialEmbedding", "lengths r", r, module_dtype(self))
         return self.scale * self._raw(r)
 
     def extra_repr(self) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ._scatter import scatter_mean, scatter_sum
 
 __all__ = ["EGNNLayer"]
@@ -122,6 +123,9 @@ class EGNNLayer(nn.Module):
                 or edge_index.is_floating_point():
             raise ValueError(f"EGNNLayer: expected an integer edge_index [2, E], got "
                              f"{getattr(edge_index, 'shape', type(edge_index))}")
+        dtype = module_dtype(self)
+        for what, t in (("node features h", h), ("pos", pos), ("edge_attr", edge_attr), ("vel", vel)):
+            check_input_dtype("EGNNLayer", what, t, dtype)
         e = edge_index.shape[1]
         src, dst = edge_index[0], edge_index[1]
         diff = pos[dst] - pos[src]  # x_i - x_j
@@ -131,7 +135,7 @@ class EGNNLayer(nn.Module):
             if edge_attr is None or edge_attr.shape != (e, self.edge_attr_dim):
                 got = None if edge_attr is None else list(edge_attr.shape)
                 raise ValueError(f"EGNNLayer: expected edge_attr [{e}, {self.edge_attr_dim}], got {got}")
-            parts.append(edge_attr.to(h.dtype))
+            parts.append(edge_attr)
         elif edge_attr is not None:
             raise ValueError(f"EGNNLayer: edge_attr given ({list(edge_attr.shape)}) but edge_attr_dim=0")
         m = self.phi_e(torch.cat(parts, dim=-1))

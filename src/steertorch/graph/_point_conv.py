@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..nn import FullyConnectedNet, Gate
 from ..o3 import Irreps, Linear, TensorProduct
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
@@ -94,9 +95,9 @@ class PointConv(nn.Module):
     ``edge_vec`` ``[E, 3]`` overrides :math:`x_b - x_a` (periodic images). Returns
     ``[N, irreps_out.dim]``. Isolated nodes receive no message; coincident points
     (:math:`r_{ab} = 0`) only carry the l = 0 harmonic; gradients stay finite in both cases.
-    The Clebsch-Gordan buffers are computed in the default dtype: build the layer under a float64
-    default (``steertorch.group._group.float64_default()``) for float64-exact equivariance
-    (``.double()`` after a float32 build keeps float32-accurate coefficients, errors ~1e-7).
+    The Clebsch-Gordan buffers follow the module's dtype and are re-derived from float64 masters on
+    ``.double()``: a float32 build moved with ``.double()`` is float64-exact. Inputs of another dtype
+    than the module's raise ``ValueError``.
 
     >>> conv = PointConv("0e", "4x0e + 2x1o", irreps_sh=2, r_max=2.0)
     >>> pos = torch.randn(5, 3)
@@ -181,6 +182,9 @@ class PointConv(nn.Module):
                              f"{list(edge_index.shape)}")
         if edge_vec is not None and edge_vec.shape != (edge_index.shape[1], 3):
             raise ValueError(f"PointConv: expected edge_vec [{edge_index.shape[1]}, 3], got {list(edge_vec.shape)}")
+        dtype = module_dtype(self)
+        for what, t in (("node features x", x), ("pos", pos), ("edge_vec", edge_vec)):
+            check_input_dtype("PointConv", what, t, dtype)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 edge_vec: torch.Tensor | None = None) -> torch.Tensor:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..nn import BatchNorm, Gate
 from ..o3 import FullyConnectedTensorProduct, Irreps
 from ._edge_embedding import spherical_edge_attributes
@@ -226,11 +227,14 @@ class O3TensorProduct(nn.Module):
         elif attr.shape[-1] != self.irreps_attr.dim:
             raise ValueError(f"O3TensorProduct: expected attributes of irreps {self.irreps_attr} "
                              f"(last dim {self.irreps_attr.dim}), got shape {list(attr.shape)}")
+        dtype = module_dtype(self)
+        check_input_dtype("O3TensorProduct", "input x", x, dtype)
+        check_input_dtype("O3TensorProduct", "attributes attr", attr, dtype)
         if self._permute:
             x = x.index_select(-1, self.perm)
         out = self.tp(x, attr)
         if self.bias is not None:
-            out = out.index_add(-1, self.bias_idx, self.bias.to(out.dtype).expand(*out.shape[:-1], -1))
+            out = out.index_add(-1, self.bias_idx, self.bias.expand(*out.shape[:-1], -1))
         return out
 
     def extra_repr(self) -> str:
@@ -342,6 +346,10 @@ class SEGNNLayer(nn.Module):
         if pos.shape != (n, 3):
             raise ValueError(f"SEGNNLayer: expected pos [{n}, 3], got {list(pos.shape)}")
         _check_edge_index(edge_index, n, "SEGNNLayer")
+        dtype = module_dtype(self)
+        for what, t in (("node features x", x), ("pos", pos), ("edge_attr", edge_attr), ("node_attr", node_attr),
+                        ("edge_features", edge_features)):
+            check_input_dtype("SEGNNLayer", what, t, dtype)
         if edge_attr is None or node_attr is None:
             ea, na = segnn_attributes(pos, edge_index, self.irreps_attr, num_nodes=n)
             edge_attr = ea if edge_attr is None else edge_attr
@@ -359,7 +367,7 @@ class SEGNNLayer(nn.Module):
                 got = None if edge_features is None else list(edge_features.shape)
                 raise ValueError(f"SEGNNLayer: expected edge_features [{e}, {self.irreps_edge_features.dim}] of "
                                  f"irreps {self.irreps_edge_features}, got {got}")
-            parts.append(edge_features.to(x.dtype))
+            parts.append(edge_features)
         elif edge_features is not None:
             raise ValueError("SEGNNLayer: edge_features given but irreps_edge_features is empty")
         m = self.message_1(torch.cat(parts, dim=-1), edge_attr)

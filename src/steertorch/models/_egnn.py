@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..graph._egnn import EGNNLayer
 from ._readout import pool_nodes
 
@@ -108,6 +109,9 @@ class EGNN(nn.Module):
             raise ValueError(f"EGNN: expected h [N, {self.in_features}], got {list(h.shape)}")
         if self.use_velocity and vel is None:
             raise ValueError("EGNN: use_velocity=True needs vel [N, d]")
+        dtype = module_dtype(self)
+        for what, t in (("node features h", h), ("pos", pos), ("edge_attr", edge_attr), ("vel", vel)):
+            check_input_dtype("EGNN", what, t, dtype)
         h = self.embedding_in(h)
         for layer in self.layers:
             h, pos = layer(h, pos, edge_index, edge_attr, vel if self.use_velocity else None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..graph import radius_graph
 from ..graph._segnn import (
     O3TensorProduct,
@@ -126,6 +127,10 @@ class SEGNN(nn.Module):
         if x.shape != (n, self.irreps_in.dim):
             raise ValueError(f"SEGNN: expected x [{n}, {self.irreps_in.dim}] of irreps {self.irreps_in}, "
                              f"got {list(x.shape)}")
+        dtype = module_dtype(self)
+        for what, t in (("node features x", x), ("pos", pos), ("edge_features", edge_features),
+                        ("node_attr", node_attr)):
+            check_input_dtype("SEGNN", what, t, dtype)
         if edge_index is None:
             if self.r_max is None:
                 raise ValueError("SEGNN: give edge_index, or r_max at construction to build a radius graph")

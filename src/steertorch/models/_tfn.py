@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..graph import edge_vectors, radius_graph
 from ..graph._point_conv import PointConv
 from ..o3 import Irreps
@@ -136,6 +137,9 @@ class TensorFieldNetwork(nn.Module):
         if x.dim() != 2 or x.shape != (pos.shape[0], self.irreps_in.dim):
             raise ValueError(f"TensorFieldNetwork: expected x [{pos.shape[0]}, {self.irreps_in.dim}] of irreps "
                              f"{self.irreps_in}, got {list(x.shape)}")
+        dtype = module_dtype(self)
+        for what, t in (("node features x", x), ("pos", pos), ("cell", cell)):
+            check_input_dtype("TensorFieldNetwork", what, t, dtype)
         if edge_index is None:
             if shifts is not None or cell is not None:
                 raise ValueError("TensorFieldNetwork: periodic shifts / cell need an explicit edge_index")

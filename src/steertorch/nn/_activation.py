@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..math import normalize2mom
 from ..math._normalize_activation import _infer_dtype_device
 from ..o3 import Irreps
@@ -85,6 +86,7 @@ class Activation(nn.Module):
         if x.shape[-1] != self.irreps_in.dim:
             raise ValueError(f"Activation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {list(x.shape)}")
+        check_input_dtype("Activation", "input x", x, module_dtype(self))
         if all(not has_act for _, has_act in self._blocks):
             return x
         out = []

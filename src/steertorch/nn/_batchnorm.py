@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps
 from ..o3._empty import connected_zeros, register_weight
 
@@ -97,6 +98,7 @@ class BatchNorm(nn.Module):
         if x.dim() < 2 or x.shape[-1] != self.irreps.dim:
             raise ValueError(f"BatchNorm: expected features [batch, ..., {self.irreps.dim}] of irreps {self.irreps}, "
                              f"got shape {list(x.shape)}")
+        check_input_dtype("BatchNorm", "input x", x, module_dtype(self))
         shape = x.shape
         if x.numel() == 0:  # no statistics to take or update: the empty output, on the graph of the parameters
             return x + connected_zeros(self.weight, self.bias)

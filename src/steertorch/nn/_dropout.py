@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps
 
 __all__ = ["Dropout"]
@@ -48,6 +49,7 @@ class Dropout(nn.Module):
         if x.dim() < 1 or x.shape[-1] != self.irreps.dim:
             raise ValueError(f"Dropout: expected features [batch, ..., {self.irreps.dim}] of irreps {self.irreps}, "
                              f"got shape {list(x.shape)}")
+        check_input_dtype("Dropout", "input x", x, module_dtype(self))
         if not self.training or self.p == 0:
             return x
         if self.p == 1:

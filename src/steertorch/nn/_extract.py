@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irrep, Irreps
 
 __all__ = ["Extract", "ExtractIr"]
@@ -79,6 +80,7 @@ class Extract(nn.Module):
         if x.shape[-1] != self.irreps_in.dim:
             raise ValueError(f"Extract: expected features of irreps {self.irreps_in} (last dim {self.irreps_in.dim}), "
                              f"got shape {list(x.shape)}")
+        check_input_dtype(type(self).__name__, "input x", x, module_dtype(self))
         outs = []
         for plan in self._plans:
             if not plan:

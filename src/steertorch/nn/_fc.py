@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..math import normalize2mom
 from ..o3._empty import register_weight
 
@@ -69,6 +70,7 @@ class FullyConnectedNet(nn.Module):
         if x.shape[-1] != self.hs[0]:
             raise ValueError(f"FullyConnectedNet{self.hs}: expected input [..., {self.hs[0]}], got shape "
                              f"{list(x.shape)}")
+        check_input_dtype("FullyConnectedNet", "input x", x, module_dtype(self))
         for i, (divisor, scale_out, use_act) in enumerate(self._layers):
             w = getattr(self, f"w{i}")
             x = x @ (w / divisor)

@@ -19,8 +19,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from .._dtype import ExactConstants, module_dtype
 from ._field_nonlinearity import _check_input
 from ._field_pooling import _check_type, _IntN, _is_int_at_least, _ntuple, _WindowPool
 from ._field_type import FieldType
@@ -49,7 +49,7 @@ class _PointwiseAvgPool(_WindowPool):
         self.count_include_pad = count_include_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, type(self).__name__)
+        _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
         return _AVG_POOL[self.dims](x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                     self.count_include_pad)
 
@@ -98,7 +98,7 @@ class PointwiseAvgPool3D(_PointwiseAvgPool):
     dims_required = 3
 
 
-class _PointwiseAvgPoolAntialiased(nn.Module):
+class _PointwiseAvgPoolAntialiased(ExactConstants):
     """Gaussian blur + strided subsampling over a G-space on R^d, d = ``dims_required`` (per subclass)."""
 
     dims_required = 2
@@ -121,12 +121,12 @@ class _PointwiseAvgPoolAntialiased(nn.Module):
         self.padding = _ntuple(padding, d, "padding", who, _is_int_at_least(0), "an int >= 0")
         r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
         g = torch.exp(-r * r / (2 * self.sigma ** 2))
-        self.register_buffer("filter", (g / g.sum()).to(torch.get_default_dtype()))
+        self.register_constant("filter", g / g.sum(), persistent=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, type(self).__name__)
+        _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
         c, d, k = x.shape[1], self.dims, self.kernel_size
-        g = self.filter.to(dtype=x.dtype, device=x.device)
+        g = self.filter
         conv = _CONV[d]
         for axis in range(d):  # the isotropic Gaussian is a product of 1D Gaussians: one depthwise conv per axis
             shape, stride, padding = [c, 1] + [1] * d, [1] * d, [0] * d

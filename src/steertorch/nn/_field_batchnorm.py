@@ -23,8 +23,9 @@ Training uses the batch statistics and updates the running ones as ``torch.nn.Ba
 :math:`r \leftarrow (1 - \text{momentum})\, r + \text{momentum}\, s`, the variance with the unbiased factor
 :math:`n d_b / (n d_b - k_b)` (:math:`k_b` centred directions in the block; for a scalar field this is torch's
 ``n / (n - 1)``). Eval mode uses the running statistics (or the batch ones with ``track_running_stats=False``).
-Constants (projections, changes of basis) are float64 buffers, cast to the input's dtype in ``forward``; parameters
-and running statistics follow the default dtype (``.double()`` / ``.to()`` convert and move them all).
+Constants (projections, changes of basis), parameters and running statistics follow the module's dtype (the
+default dtype at construction; ``.double()`` / ``.to()`` convert and move them all, the constants re-derived from
+float64 masters); inputs of another dtype raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import ExactConstants, module_dtype
 from ..o3._empty import connected_zeros
 from ._conv import _invariant_basis
 from ._field_nonlinearity import _check_input, is_permutation_representation
@@ -40,7 +42,7 @@ from ._field_type import FieldType, require_field_type
 __all__ = ["InnerBatchNorm", "NormBatchNorm", "IIDBatchNorm2d", "IIDBatchNorm3d", "GNormBatchNorm"]
 
 
-class _FieldBatchNorm(nn.Module):
+class _FieldBatchNorm(ExactConstants):
     r"""Shared mechanism (see the module docstring): centre the directions :math:`X` with means of :math:`R^\top x`,
     scale blocks of coordinates by their mean squared norm, optionally in the orthonormal basis ``basis``."""
 
@@ -69,17 +71,17 @@ class _FieldBatchNorm(nn.Module):
                basis: torch.Tensor | None = None) -> None:
         """Register the constants: ``reduce`` / ``expand`` ``[C, k]`` (float64), ``block[c]`` the block of
         coordinate c, ``centred[b]`` the number of centred directions in block b, ``basis`` ``[C, C]`` or None."""
-        dtype = torch.float64  # cast to the input's dtype in forward (float64 inputs keep full precision)
+        dtype = torch.float64  # masters of the constants (buffers in the module's dtype: ExactConstants)
         block_t = torch.tensor(block, dtype=torch.long)
         nb = len(centred)
         dims = torch.bincount(block_t, minlength=nb)
         k = reduce.shape[1]
-        self.register_buffer("_reduce", reduce.to(dtype), persistent=False)
-        self.register_buffer("_expand", expand.to(dtype), persistent=False)
+        self.register_constant("_reduce", reduce.to(dtype))
+        self.register_constant("_expand", expand.to(dtype))
         self.register_buffer("_block", block_t, persistent=False)
-        self.register_buffer("_block_dim", dims.to(dtype), persistent=False)
-        self.register_buffer("_centred", torch.tensor(centred, dtype=dtype), persistent=False)
-        self.register_buffer("_basis", None if basis is None else basis.to(dtype), persistent=False)
+        self.register_constant("_block_dim", dims.to(dtype))
+        self.register_constant("_centred", torch.tensor(centred, dtype=dtype))
+        self.register_constant("_basis", None if basis is None else basis.to(dtype))
         # with one sample, a block made only of centred directions has no variance left
         self._needs_two = bool((dims == torch.tensor(centred, dtype=torch.long)).any())
         if self.track_running_stats:
@@ -98,15 +100,14 @@ class _FieldBatchNorm(nn.Module):
             self.running_var.fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, self._who)
+        _check_input(self.in_type, x, self._who, module_dtype(self))
         if x.numel() == 0:  # no statistics to take or update: the empty output, on the graph of the parameters
             return x + connected_zeros(self.weight, self.bias)
-        dt = x.dtype
         c = x.shape[1]
-        basis = None if self._basis is None else self._basis.to(dt)
+        basis = self._basis
         if basis is not None:
             x = torch.einsum("ji,bj...->bi...", basis, x)  # coordinates in the irrep basis, Q^T x
-        red, exp = self._reduce.to(dt), self._expand.to(dt)
+        red, exp = self._reduce, self._expand
         nb = self._block_dim.shape[0]
         if self.training or self.running_var is None:
             n = x.numel() // c
@@ -117,25 +118,25 @@ class _FieldBatchNorm(nn.Module):
             mean = mu_c @ red  # [k]
             offset = exp @ mean  # [C]
             sq = var_c + (mu_c - offset) ** 2  # E (x_c - offset_c)^2
-            dim = self._block_dim.to(dt)
-            var = torch.zeros(nb, dtype=dt, device=x.device).index_add_(0, self._block, sq) / dim
+            dim = self._block_dim
+            var = torch.zeros(nb, dtype=x.dtype, device=x.device).index_add_(0, self._block, sq) / dim
             if self.training and self.running_var is not None:
                 with torch.no_grad():
                     m = self.momentum
-                    unbiased = var * (n * dim) / (n * dim - self._centred.to(dt)).clamp(min=1)
+                    unbiased = var * (n * dim) / (n * dim - self._centred).clamp(min=1)
                     self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean.dtype), alpha=m)
                     self.running_var.mul_(1 - m).add_(unbiased.detach().to(self.running_var.dtype), alpha=m)
         else:
-            mean = self.running_mean.to(dt)
+            mean = self.running_mean
             offset = exp @ mean
-            var = self.running_var.to(dt)
+            var = self.running_var
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
-            scale = scale * self.weight.to(dt)
+            scale = scale * self.weight
         s = scale.index_select(0, self._block)  # [C]
         t = -offset * s
         if self.bias is not None:
-            t = t + exp @ self.bias.to(dt)
+            t = t + exp @ self.bias
         shape = (1, c) + (1,) * (x.dim() - 2)
         if basis is not None:  # Q (s * Q^T x + t)
             return torch.einsum("ij,bj...->bi...", basis * s, x) + (basis @ t).view(shape)

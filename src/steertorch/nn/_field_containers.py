@@ -13,6 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .._dtype import module_dtype
 from ..group import Group
 from ._field_nonlinearity import _check_input
 from ._field_type import FieldType, require_field_type
@@ -51,7 +52,7 @@ class RestrictionModule(nn.Module):
         self.out_type = in_type.restrict(subgroup_id)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "RestrictionModule")
+        _check_input(self.in_type, x, "RestrictionModule", module_dtype(self))
         return x
 
     def extra_repr(self) -> str:
@@ -147,7 +148,7 @@ class SequentialModule(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._modules:
             raise ValueError("SequentialModule: empty, add modules before calling it")
-        _check_input(self.in_type, x, "SequentialModule")
+        _check_input(self.in_type, x, "SequentialModule", module_dtype(self))
         for module in self:
             x = module(x)
         return x

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype
 from ..kernels import kernel_basis
 from ._conv import _BasisExpansion, _check_type_pair, _register_invariant_bias
 from ._field_type import FieldType
@@ -12,7 +13,7 @@ from ._field_type import FieldType
 __all__ = ["FieldLinear"]
 
 
-class FieldLinear(nn.Module):
+class FieldLinear(ExactConstants):
     r"""The learned G-equivariant linear map :math:`y(p) = W\,x(p) + b` between the fibres of two field types,
     :math:`W \rho_{in}(g) = \rho_{out}(g) W` for all g (a linear combination of the intertwiners of every pair
     of fields, the steerable kernel basis at the origin), the bias on the invariant components only.
@@ -65,10 +66,11 @@ class FieldLinear(nn.Module):
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"FieldLinear: expected a tensor [batch, {self.in_type.size}, *spatial] "
                              f"(in_type.size = {self.in_type.size} channels), got {shape}")
+        check_input_dtype("FieldLinear", "input x", x, self.expansion.weights.dtype)
         w, b = self.matrix()
-        y = torch.einsum("oi,bi...->bo...", w.to(x.dtype), x)
+        y = torch.einsum("oi,bi...->bo...", w, x)
         if b is not None:
-            y = y + b.to(x.dtype).view(-1, *([1] * (x.dim() - 2)))
+            y = y + b.view(-1, *([1] * (x.dim() - 2)))
         return y
 
     def export(self) -> nn.Module:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._dtype import ExactConstants, module_dtype
 from ._field_nonlinearity import PointwiseNonLinearity, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
@@ -43,7 +44,7 @@ class ReLU(PointwiseNonLinearity):
         self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "ReLU")
+        _check_input(self.in_type, x, "ReLU", module_dtype(self))
         return F.relu(x, inplace=self.inplace)
 
 
@@ -64,7 +65,7 @@ class ELU(PointwiseNonLinearity):
         self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "ELU")
+        _check_input(self.in_type, x, "ELU", module_dtype(self))
         return F.elu(x, alpha=self.alpha, inplace=self.inplace)
 
 
@@ -91,7 +92,7 @@ def disk_mask(size: int, dimensionality: int = 2, margin: float = 0.0, sigma: fl
     return mask.to(dtype or torch.get_default_dtype())
 
 
-class MaskModule(nn.Module):
+class MaskModule(ExactConstants):
     r"""Multiply a ``[B, C, S, ..., S]`` field by the radial :func:`disk_mask` (escnn's ``MaskModule``).
 
     Args:
@@ -116,15 +117,15 @@ class MaskModule(nn.Module):
         super().__init__()
         self.in_type = self.out_type = require_field_type(in_type, "MaskModule")
         d = in_type.gspace.dimensionality
-        self.register_buffer("mask", disk_mask(S, d, margin, sigma)[None, None], persistent=False)
+        self.register_constant("mask", disk_mask(S, d, margin, sigma, dtype=torch.float64)[None, None])
         self.S = S
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "MaskModule")
+        _check_input(self.in_type, x, "MaskModule", module_dtype(self))
         if tuple(x.shape[2:]) != tuple(self.mask.shape[2:]):
             raise ValueError(f"MaskModule: built for a {'x'.join(map(str, self.mask.shape[2:]))} grid, got spatial "
                              f"shape {list(x.shape[2:])}")
-        return x * self.mask.to(dtype=x.dtype)
+        return x * self.mask
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}, S={self.S}"
@@ -153,7 +154,7 @@ class FieldDropout(nn.Module):
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "FieldDropout")
+        _check_input(self.in_type, x, "FieldDropout", module_dtype(self))
         if not self.training or self.p == 0.0:
             return x
         keep = torch.empty(x.shape[0], len(self.in_type), dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
@@ -190,7 +191,7 @@ class PointwiseDropout(nn.Module):
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "PointwiseDropout")
+        _check_input(self.in_type, x, "PointwiseDropout", module_dtype(self))
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
@@ -214,6 +215,6 @@ class IdentityModule(nn.Module):
         self.in_type = self.out_type = require_field_type(in_type, "IdentityModule")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "IdentityModule")
+        _check_input(self.in_type, x, "IdentityModule", module_dtype(self))
         return x
 

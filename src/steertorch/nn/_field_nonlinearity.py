@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..group import Representation
 from ..group._group import float64_default
 from ._field_type import FieldType, require_field_type
@@ -53,11 +54,14 @@ def is_permutation_representation(rho: Representation) -> bool:
     return bool(((r == 0) | (r == 1)).all() and (r.sum(-1) == 1).all() and (r.sum(-2) == 1).all())
 
 
-def _check_input(ft: FieldType, x: torch.Tensor, who: str) -> None:
+def _check_input(ft: FieldType, x: torch.Tensor, who: str, dtype: torch.dtype | None = None) -> None:
+    """ValueError naming ``who`` unless ``x`` is a ``[B, ft.size, *spatial]`` floating point tensor of ``dtype``
+    (the module's dtype, :func:`~steertorch._dtype.module_dtype`; None: any floating dtype)."""
     try:
         ft.check(x)
     except ValueError as e:
         raise ValueError(f"{who}: expected input of type {ft!r}; {e}") from None
+    check_input_dtype(who, "input x", x, dtype)
 
 
 def _field_index(ft: FieldType) -> torch.Tensor:
@@ -108,7 +112,7 @@ class PointwiseNonLinearity(nn.Module):
         self.out_type = in_type
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "PointwiseNonLinearity")
+        _check_input(self.in_type, x, "PointwiseNonLinearity", module_dtype(self))
         return self._function(x)
 
     def extra_repr(self) -> str:
@@ -153,7 +157,7 @@ class NormNonLinearity(nn.Module):
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "NormNonLinearity")
+        _check_input(self.in_type, x, "NormNonLinearity", module_dtype(self))
         b, c = x.shape[:2]
         nf = len(self.in_type)
         idx = self.field_index.to(x.device)
@@ -164,7 +168,7 @@ class NormNonLinearity(nn.Module):
         else:
             t = norm
             if self.bias is not None:
-                t = t - self.bias.to(x.dtype).view(1, nf, *([1] * (x.dim() - 2)))
+                t = t - self.bias.view(1, nf, *([1] * (x.dim() - 2)))
             if self.function == "n_relu":
                 f = torch.relu(t)
             elif self.function == "n_sigmoid":
@@ -244,9 +248,9 @@ class GatedNonLinearity1(nn.Module):
         self.register_buffer("gate_of", torch.tensor(gate_of, dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "GatedNonLinearity1")
+        _check_input(self.in_type, x, "GatedNonLinearity1", module_dtype(self))
         shape = (1, -1, *([1] * (x.dim() - 2)))
-        g = torch.sigmoid(x.index_select(1, self.gate_channels) + self.bias.to(x.dtype).view(shape))
+        g = torch.sigmoid(x.index_select(1, self.gate_channels) + self.bias.view(shape))
         gated = x.index_select(1, self.gated_channels) * g.index_select(1, self.gate_of)
         if self.drop_gates:
             return gated

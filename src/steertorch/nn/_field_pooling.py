@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._dtype import module_dtype
 from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
@@ -90,7 +91,7 @@ class GroupPooling(nn.Module):
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "GroupPooling")
+        _check_input(self.in_type, x, "GroupPooling", module_dtype(self))
         b, _ = x.shape[:2]
         nf = len(self.in_type)
         if self._uniform is not None:
@@ -129,7 +130,7 @@ class NormPool(nn.Module):
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "NormPool")
+        _check_input(self.in_type, x, "NormPool", module_dtype(self))
         return _squared_norms(x, self.field_index, len(self.in_type)).clamp(min=_EPS).sqrt()
 
     def extra_repr(self) -> str:
@@ -171,7 +172,7 @@ class _PointwiseMaxPool(_WindowPool):
         self._set_window(in_type, kernel_size, stride, padding, dilation, ceil_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, type(self).__name__)
+        _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
         return _MAX_POOL[self.dims](x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
 
@@ -247,7 +248,7 @@ class NormMaxPool(_WindowPool):
         self.register_buffer("field_index", _field_index(in_type), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "NormMaxPool")
+        _check_input(self.in_type, x, "NormMaxPool", module_dtype(self))
         b, c = x.shape[:2]
         fidx = self.field_index.to(x.device)
         with torch.no_grad():

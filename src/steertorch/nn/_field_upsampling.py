@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._dtype import module_dtype
 from ._field_nonlinearity import _check_input
 from ._field_pooling import _check_type, _is_int_at_least, _ntuple
 from ._field_type import FieldType
@@ -80,7 +81,7 @@ class _Upsampling(nn.Module):
         self.align_corners = align_corners
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, type(self).__name__)
+        _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
         align = None if self.mode in _NEAREST else self.align_corners
         return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode, align_corners=align)
 

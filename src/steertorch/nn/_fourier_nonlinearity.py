@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Sequence
 import torch
 from torch import nn
 
+from .._dtype import ExactConstants, module_dtype
 from ..group import (
     SO3,
     Group,
@@ -211,7 +212,7 @@ def _merge_equal_rows(A: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, t
     return A[rows], torch.tensor(weights, dtype=torch.float64)
 
 
-class _GridPointwise(nn.Module):
+class _GridPointwise(ExactConstants):
     r"""Shared forward of the Fourier nonlinearities: ``channels`` fields of one representation of size D, buffers
     ``A`` ``[n, D]`` (sampling) and ``Ainv`` ``[D, n]`` (projection), :math:`c \mapsto \mathrm{Ainv}\,\sigma(A c)`."""
 
@@ -227,18 +228,18 @@ class _GridPointwise(nn.Module):
             A, P = A / s, P * s
         self.normalize = normalize
         self.grid_size = A.shape[0]
-        # float64 buffers (cast to the input's dtype in forward): a float32 default dtype at construction does not
-        # cost float64 inputs their precision; .to() / .float() move and convert them as usual
-        self.register_buffer("A", A.to(torch.float64))
-        self.register_buffer("Ainv", P.to(torch.float64))
+        # buffers in the module's dtype, derived from float64 masters (ExactConstants): .double() after a float32
+        # build gives float64-exact matrices
+        self.register_constant("A", A.to(torch.float64), persistent=True)
+        self.register_constant("Ainv", P.to(torch.float64), persistent=True)
         self._who = who
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, self._who)
+        _check_input(self.in_type, x, self._who, module_dtype(self))
         b, spatial = x.shape[0], x.shape[2:]
         c = x.reshape(b, self.channels, self.rep.size, *spatial)
-        f = torch.einsum("gd,bcd...->bcg...", self.A.to(x.dtype), c)
-        y = torch.einsum("dg,bcg...->bcd...", self.Ainv.to(x.dtype), self._function(f))
+        f = torch.einsum("gd,bcd...->bcg...", self.A, c)
+        y = torch.einsum("dg,bcg...->bcd...", self.Ainv, self._function(f))
         return y.reshape(x.shape)
 
     def extra_repr(self) -> str:
@@ -543,7 +544,7 @@ class InducedNormNonLinearity(nn.Module):
         self.register_buffer("field_of_block", torch.tensor(field_of_block, dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "InducedNormNonLinearity")
+        _check_input(self.in_type, x, "InducedNormNonLinearity", module_dtype(self))
         nb = self.field_of_block.shape[0]
         idx = self.block_index
         sq = torch.zeros(x.shape[0], nb, *x.shape[2:], dtype=x.dtype, device=x.device).index_add_(1, idx, x * x)
@@ -553,7 +554,7 @@ class InducedNormNonLinearity(nn.Module):
         else:
             t = norm
             if self.bias is not None:
-                b = self.bias.to(x.dtype).index_select(0, self.field_of_block)
+                b = self.bias.index_select(0, self.field_of_block)
                 t = t - b.view(1, nb, *([1] * (x.dim() - 2)))
             f = {"n_relu": torch.relu, "n_sigmoid": torch.sigmoid,
                  "n_softplus": torch.nn.functional.softplus}[self.function](t)
@@ -617,7 +618,7 @@ class TensorProductNonLinearity(nn.Module):
         self.linear = FieldLinear(self.tp_type, out_type, bias=bias, initialize=initialize)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self.in_type, x, "TensorProductNonLinearity")
+        _check_input(self.in_type, x, "TensorProductNonLinearity", module_dtype(self))
         return self.linear(x.index_select(1, self.left) * x.index_select(1, self.right))
 
     def extra_repr(self) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps
 from ._activation import Activation
 from ._extract import Extract
@@ -128,6 +129,7 @@ class Gate(nn.Module):
         if x.shape[-1] != self._irreps_in.dim:
             raise ValueError(f"Gate: expected features of irreps {self._irreps_in} (last dim {self._irreps_in.dim}), "
                              f"got shape {list(x.shape)}")
+        check_input_dtype("Gate", "input x", x, module_dtype(self))
         scalars, gates, gated = self.sc(x)
         scalars = self.act_scalars(scalars)
         if not self._chunks:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype
 from ..gspaces import GSpace
 from ..kernels import grid_points
 from ._field_type import FieldType
@@ -71,7 +72,7 @@ def _check_gspace(gspace: GSpace) -> None:
                          f"{gspace.name}")
 
 
-class _GroupCorrelation(nn.Module):
+class _GroupCorrelation(ExactConstants):
     _lifting = True
 
     def __init__(self, gspace: GSpace, in_channels: int, out_fields: int, kernel_size: int, padding: int = 0,
@@ -99,22 +100,18 @@ class _GroupCorrelation(nn.Module):
         pts = grid_points(kernel_size, 2, dtype=torch.float64)
         mask = (pts.norm(dim=1) <= (kernel_size - 1) / 2 + 1e-9) if disk_mask else torch.ones(pts.shape[0],
                                                                                                 dtype=torch.bool)
-        self.register_buffer("_mask", mask.to(torch.get_default_dtype()), persistent=False)
+        self.register_constant("_mask", mask.to(torch.float64))
         elements = group.elements()
         inv = group.inverse(elements)
         # L[h, h'] = index of h^-1 h'
         table = group.compose(inv[:, None].expand(n_g, n_g), elements[None, :].expand(n_g, n_g)).long()
-        # T as a gather: (T_h k)(q) = sum_j coef[j, h, q] k(cols[j, h, q]) (one term for exact rotations, <= 4)
-        n_terms = int((t != 0).sum(-1).max())
-        vals, cols = torch.sort(t, dim=-1, descending=True)
-        coef, cols = vals[..., :n_terms].permute(2, 0, 1), cols[..., :n_terms].permute(2, 0, 1)  # [J, G, P]
         n_p = kernel_size * kernel_size
-        if self._lifting:
-            index = cols  # into the kernel entries
-        else:  # into (element, entry) of the kernel on G x R^2: [J, G(h), G(h'), P]
-            index = table[None, :, :, None] * n_p + cols[:, :, None, :]
-        self.register_buffer("_index", index.reshape(n_terms, -1).contiguous(), persistent=False)
-        self.register_buffer("_coef", coef.to(torch.get_default_dtype()), persistent=False)
+        # all rotated kernels in one product: k [.., P] @ _rot [P, (h, q)] = (T_h k)(q) for every h (a float64
+        # master: .double() gives exact interpolation weights; 0 / 1 entries for exact rotations)
+        self.register_constant("_rot", t.permute(2, 0, 1).reshape(n_p, n_g * n_p))
+        if not self._lifting:  # group correlation: entry (h, h') of the kernel reads element g = h^-1 h' rotated by h
+            index = table * n_g + torch.arange(n_g)[:, None]  # into the (g, h) pairs of the rotated kernels
+            self.register_buffer("_index", index.reshape(-1), persistent=False)
         c_in_fields = in_channels
         self.in_type = FieldType(gspace, [gspace.trivial_repr if self._lifting else gspace.regular_repr]
                                  * in_channels)
@@ -124,7 +121,6 @@ class _GroupCorrelation(nn.Module):
         self.weight = nn.Parameter(torch.zeros(shape))
         self.bias = nn.Parameter(torch.zeros(out_fields)) if bias else None
         self._fan_in = c_in_fields * (1 if self._lifting else n_g) * int(mask.sum())
-        self._cache: tuple | None = None
         if initialize:
             self.reset_parameters()
 
@@ -136,52 +132,32 @@ class _GroupCorrelation(nn.Module):
             if self.bias is not None:
                 self.bias.zero_()
 
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
-
     def _kernel_and_bias(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        w = self.weight * self._mask.to(self.weight.dtype)
-        k, n_g = self.kernel_size, self.order
+        w = self.weight * self._mask
+        k, n_g, n_p = self.kernel_size, self.order, self.kernel_size * self.kernel_size
         f, c = w.shape[0], w.shape[1]
-        flat = w.reshape(f, c, -1)
-        kern = None
-        for j in range(self._index.shape[0]):
-            term = flat[:, :, self._index[j]]
-            if self._lifting:
-                term = term.view(f, c, n_g, k * k)
-                if not self.exact:
-                    term = term * self._coef[j].to(w.dtype)
-                term = term.permute(0, 2, 1, 3)  # [F, G, C, P]
-            else:
-                term = term.view(f, c, n_g, n_g, k * k)
-                if not self.exact:
-                    term = term * self._coef[j].to(w.dtype)[:, None, :]
-                term = term.permute(0, 2, 1, 3, 4)  # [F, G(h), C, G(h'), P]
-            kern = term if kern is None else kern + term
+        rotated = w.reshape(-1, n_p) @ self._rot  # [F C (G), G(h) P]: every kernel rotated by every h
+        if self._lifting:
+            kern = rotated.view(f, c, n_g, n_p).permute(0, 2, 1, 3)  # [F, G, C, P]
+        else:
+            rotated = rotated.view(f, c, n_g * n_g, n_p).index_select(2, self._index)  # (g, h) -> (h, h')
+            kern = rotated.view(f, c, n_g, n_g, n_p).permute(0, 2, 1, 3, 4)  # [F, G(h), C, G(h'), P]
         kern = kern.reshape(f * n_g, -1, k, k)
         b = None if self.bias is None else self.bias.repeat_interleave(n_g)
         return kern, b
 
     def expand_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``Conv2d`` kernel ``[F |G|, C_in, k, k]`` and bias; cached in eval mode when autograd is off."""
-        if self.training or torch.is_grad_enabled():
-            return self._kernel_and_bias()
-        w = self.weight
-        key = (w._version, w.data_ptr(), w.dtype, w.device,
-               None if self.bias is None else (self.bias._version, self.bias.data_ptr()))
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, *self._kernel_and_bias())
-        return self._cache[1], self._cache[2]
+        """The ``Conv2d`` kernel ``[F |G|, C_in, k, k]`` and bias, expanded from the current weights on every call
+        (no cache; :meth:`export` gives a plain ``Conv2d`` for deployment)."""
+        return self._kernel_and_bias()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_type.size:
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{type(self).__name__}: expected a tensor [batch, {self.in_type.size}, H, W] "
                              f"(in_type.size = {self.in_type.size} channels), got {shape}")
+        check_input_dtype(type(self).__name__, "input x", x, self.weight.dtype)
         w, b = self.expand_parameters()
-        w = w.to(x.dtype)
-        b = None if b is None else b.to(x.dtype)
         if self.padding_mode != "zeros":
             p = self.padding
             return F.conv2d(F.pad(x, [p, p, p, p], mode=self.padding_mode), w, b, self.stride, 0, self.dilation)

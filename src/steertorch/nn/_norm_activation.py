@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps
 from ..o3._empty import register_weight
 
@@ -98,6 +99,7 @@ class NormActivation(nn.Module):
         if x.shape[-1] != self.irreps_in.dim:
             raise ValueError(f"NormActivation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {list(x.shape)}")
+        check_input_dtype("NormActivation", "input x", x, module_dtype(self))
         batch = x.shape[:-1]
         eps2 = self.epsilon * self.epsilon
         out = []

@@ -21,8 +21,8 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype, module_dtype
 from ..math import normalize2mom
 from ..o3 import Irreps, s2_grid, spherical_harmonics
 from ._activation import function_parity
@@ -56,7 +56,7 @@ def _sphere_parities(irreps: Irreps) -> tuple[int, int]:
                      f"alternating ('0e + 1o + 2e'), so the signal on the sphere has no parity")
 
 
-class S2Activation(nn.Module):
+class S2Activation(ExactConstants):
     r"""Apply ``act`` pointwise to the signal on the sphere whose harmonic coefficients are the input.
 
     Args:
@@ -124,9 +124,8 @@ class S2Activation(nn.Module):
                                for l in range(lmax_out + 1)])
         to_grid = Y[:, : (lmax + 1) ** 2].T * scale_in[:, None]  # [D_in, N]
         from_grid = weights[:, None] * Y[:, : (lmax_out + 1) ** 2] * scale_out  # [N, D_out]
-        dtype = torch.get_default_dtype()
-        self.register_buffer("to_grid", to_grid.to(dtype), persistent=False)
-        self.register_buffer("from_grid", from_grid.to(dtype), persistent=False)
+        self.register_constant("to_grid", to_grid)  # float64 masters (ExactConstants)
+        self.register_constant("from_grid", from_grid)
 
     @staticmethod
     def _constants(lmax: int, normalization: str) -> tuple[Callable[[int], float], Callable[[int], float]]:
@@ -147,7 +146,8 @@ class S2Activation(nn.Module):
             shape = list(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(f"S2Activation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {shape}")
-        to_grid, from_grid = self.to_grid.to(features.dtype), self.from_grid.to(features.dtype)
+        check_input_dtype("S2Activation", "input features", features, module_dtype(self))
+        to_grid, from_grid = self.to_grid, self.from_grid
         if self.random_rot:
             from ..o3 import rand_matrix
 

@@ -31,8 +31,8 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype, module_dtype
 from ..math import normalize2mom
 from ..o3 import Irreps, wigner_D
 
@@ -56,7 +56,7 @@ def _flat_wigner(lmax: int, R: torch.Tensor) -> torch.Tensor:
     return torch.cat([math.sqrt(2 * l + 1) * wigner_D(l, R, check=False).flatten(-2) for l in range(lmax + 1)], -1)
 
 
-class SO3Activation(nn.Module):
+class SO3Activation(ExactConstants):
     r"""Apply ``act`` pointwise to the signal on SO(3) whose Fourier coefficients are the input.
 
     Args:
@@ -94,9 +94,8 @@ class SO3Activation(nn.Module):
         d_in, d_out = self.irreps_in.dim, self.irreps_out.dim
         to_grid = _flat_wigner(lmax_in, R).T / math.sqrt(d_in)  # [d_in, K]
         from_grid = w[:, None] * _flat_wigner(lmax_out, R) * math.sqrt(d_out)  # [K, d_out]
-        dtype = torch.get_default_dtype()
-        self.register_buffer("to_grid", to_grid.to(dtype), persistent=False)
-        self.register_buffer("from_grid", from_grid.to(dtype), persistent=False)
+        self.register_constant("to_grid", to_grid)  # float64 masters (ExactConstants)
+        self.register_constant("from_grid", from_grid)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features`` ``[..., irreps_in.dim]`` -> ``[..., irreps_out.dim]``."""
@@ -104,8 +103,9 @@ class SO3Activation(nn.Module):
             shape = list(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(f"SO3Activation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {shape}")
-        signal = features @ self.to_grid.to(features.dtype)
-        return self.act(signal) @ self.from_grid.to(features.dtype)
+        check_input_dtype("SO3Activation", "input features", features, module_dtype(self))
+        signal = features @ self.to_grid
+        return self.act(signal) @ self.from_grid
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} -> {self.irreps_out}, resolution={self.resolution} "

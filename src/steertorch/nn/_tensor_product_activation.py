@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ..o3 import Irreps, Linear, TensorSquare
 
 __all__ = ["TensorProductActivation"]
@@ -73,6 +74,7 @@ class TensorProductActivation(nn.Module):
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"TensorProductActivation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {shape}")
+        check_input_dtype("TensorProductActivation", "input x", x, module_dtype(self))
         y = self.linear(self.square(x))
         if self.residual:
             y = (x + y) * (1 / math.sqrt(2))

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 
 import torch
 
+from .._dtype import ExactConstants, check_input_dtype
 from ._irreps import Irrep, Irreps
 from ._wigner import wigner_3j
 
@@ -227,7 +228,7 @@ def _irrep_filter(spec: object, name: str) -> frozenset | None:
 
 
 # ----------------------------------------------------------------------------- modules
-class ReducedTensorProducts(torch.nn.Module):
+class ReducedTensorProducts(ExactConstants):
     r"""Reduce tensors with index symmetries into O(3) irreps, as e3nn's ``ReducedTensorProducts``.
 
     ``formula`` lists the signed permutations under which the tensor is invariant
@@ -278,7 +279,7 @@ class ReducedTensorProducts(torch.nn.Module):
         self.irreps_out = irreps_out
         self._q64 = q  # shared, read-only float64 master copy
         self._cast: dict[tuple[torch.dtype, str], torch.Tensor] = {}
-        self.register_buffer("change_of_basis", q.to(torch.get_default_dtype()), persistent=False)
+        self.register_constant("change_of_basis", q)  # follows .to(dtype), re-derived from the float64 master
 
     def change_of_basis_as(self, dtype: torch.dtype, device: torch.device | str | None = None) -> torch.Tensor:
         """The change of basis in ``dtype`` / ``device``, cast once from the float64 master and cached.
@@ -309,11 +310,13 @@ class ReducedTensorProducts(torch.nn.Module):
                 shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise ValueError(f"input {k} (index {self.indices[k]!r}) must be [..., {irr.dim}] ({irr}), "
                                  f"got {shape}")
+        for k, x in enumerate(xs):
+            check_input_dtype("ReducedTensorProducts", f"input {k}", x, self.change_of_basis.dtype)
         batch = torch.broadcast_shapes(*(x.shape[:-1] for x in xs))
         outer = xs[0].expand(*batch, xs[0].shape[-1])
         for x in xs[1:]:
             outer = (outer[..., :, None] * x[..., None, :]).flatten(-2)
-        q = self.change_of_basis.to(dtype=outer.dtype, device=outer.device).flatten(1)
+        q = self.change_of_basis.flatten(1)
         return outer @ q.T
 
     def extra_repr(self) -> str:

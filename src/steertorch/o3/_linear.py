@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype
 from ._empty import connected_zeros, register_weight
 from ._irreps import Irreps
 
@@ -147,6 +148,8 @@ class Linear(nn.Module):
             bias = self.bias if self.internal_weights else None
         if weight.shape[-1] != self.weight_numel:
             raise ValueError(f"expected weight [..., {self.weight_numel}], got {list(weight.shape)}")
+        expected = weight.dtype if weight.numel() else (bias.dtype if bias is not None and bias.numel() else None)
+        check_input_dtype("Linear", "input x", x, expected)
         batch = x.shape[:-1]
         z = math.prod(batch)
         x = x.reshape(z, self.irreps_in.dim)

@@ -77,9 +77,9 @@ def _irreps_degrees(irreps: object) -> list[int]:
     return ls
 
 
-@functools.cache
 def _coefficients(lmax: int, normalization: str, normalize: bool):
-    """Per-degree recurrence constants (float64 lists), with the normalisation folded in."""
+    """Per-degree recurrence constants (float64 lists), with the normalisation folded in (plain function: traced
+    code calls it directly, eager code through the cache :func:`_coefficient_tensors_cached`)."""
 
     def scale(l: int) -> float:
         if normalization == "component":
@@ -105,12 +105,25 @@ def _coefficients(lmax: int, normalization: str, normalize: bool):
     return a, b, edge, sect, scale(0)
 
 
-@functools.lru_cache(maxsize=64)
 def _coefficient_tensors(lmax: int, normalization: str, normalize: bool, dtype, device):
+    """The constants of :func:`_coefficients`, the per-order ones as ``[2l - 3, 1]`` tensors in ``dtype``.
+
+    Under ``torch.compile`` they are computed in the traced code (they become graph constants): a cached call
+    there makes dynamo warn about ``lru_cache`` and trace through it anyway. Eagerly they are cached per
+    (degree, normalisation, dtype, device); the cached tensors are never written to."""
+    if torch.compiler.is_compiling():
+        return _make_coefficient_tensors(lmax, normalization, normalize, dtype, device)
+    return _coefficient_tensors_cached(lmax, normalization, normalize, dtype, device)
+
+
+def _make_coefficient_tensors(lmax: int, normalization: str, normalize: bool, dtype, device):
     a, b, edge, sect, y0 = _coefficients(lmax, normalization, normalize)
     ta = {l: torch.tensor(v, dtype=dtype, device=device)[:, None] for l, v in a.items()}
     tb = {l: torch.tensor(v, dtype=dtype, device=device)[:, None] for l, v in b.items()}
     return ta, tb, edge, sect, y0
+
+
+_coefficient_tensors_cached = functools.lru_cache(maxsize=64)(_make_coefficient_tensors)
 
 
 def spherical_harmonics(

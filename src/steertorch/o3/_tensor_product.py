@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype
 from ._empty import connected_zeros
 from ._irreps import Irreps
 from ._tensor_product_fused import FusedPlan, fused_uvw_single
@@ -62,7 +63,7 @@ _UV_MODES = ("uvw", "uvu", "uvv", "uvuv", "uvu<v", "u<vw")
 _MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
 
 
-class TensorProduct(nn.Module):
+class TensorProduct(ExactConstants):
     r"""Tensor product of two irreps features with explicit instructions (e3nn's ``TensorProduct``).
 
     Args:
@@ -218,7 +219,6 @@ class TensorProduct(nn.Module):
         # when every block of input 2 has multiplicity 1 (e.g. spherical harmonics), y @ one block matrix gives
         # the contraction with all of them at once
         self._y_single = all(mul == 1 for mul, _ in i2s)
-        self._exact_constants: dict[str, torch.Tensor] = {}  # float64 masters, restored by .double()
         self._groups = []
         for a, plist in by_a.items():
             d1 = i1s[a].ir.dim
@@ -236,8 +236,7 @@ class TensorProduct(nn.Module):
                     col += m.shape[1]
                 mats = [full]
             for j, m in enumerate(mats):
-                self.register_buffer(f"cg_{a}_{j}", m.to(torch.get_default_dtype()), persistent=False)
-                self._exact_constants[f"cg_{a}_{j}"] = m
+                self.register_constant(f"cg_{a}_{j}", m)  # float64 master: .double() is float64-exact
             uv = any(self.instructions[n].connection_mode in _UV_MODES for _, members, _, _ in plist for n in members)
             self._groups.append((a, plist, len(mats), uv))
         # uvw paths merged per output block
@@ -252,20 +251,9 @@ class TensorProduct(nn.Module):
         if plan is not None:
             self._fast_groups, cg, perm = plan
             self._fused_plan = FusedPlan(self._fast_groups, i1s, i2s, ios)
-            self.register_buffer("cg_fast", cg.to(torch.get_default_dtype()), persistent=False)
-            self._exact_constants["cg_fast"] = cg.to(torch.float64)
+            self.register_constant("cg_fast", cg)
             identity = torch.equal(perm, torch.arange(perm.numel())) and perm.numel() == self.weight_numel
             self.register_buffer("w_perm_fast", None if identity else perm, persistent=False)
-
-    def _apply(self, fn, recurse=True):
-        # A module built in float32 and moved with .double() gets its Clebsch-Gordan constants from the
-        # float64 masters, not from rounded float32 copies: float64 equivariance stays at rounding level.
-        super()._apply(fn, recurse)
-        for name, exact in self._exact_constants.items():
-            buf = self._buffers.get(name)
-            if buf is not None and buf.dtype == torch.float64:
-                self._buffers[name] = exact.to(buf.device)
-        return self
 
     # ------------------------------------------------------------------ weights
     def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -296,11 +284,22 @@ class TensorProduct(nn.Module):
             raise ValueError(f"{name}: expected features of irreps {irreps} (last dim {irreps.dim}), "
                              f"got shape {list(x.shape)}")
 
+    def _check_dtypes(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> None:
+        """ValueError unless the inputs have the dtype of the Clebsch-Gordan constants and weights."""
+        name = type(self).__name__
+        consts = [t for t in self._buffers.values() if t is not None and t.is_floating_point() and t.numel()]
+        dtype = consts[0].dtype if consts else (w.dtype if w.numel() else None)
+        check_input_dtype(name, "input x", x, dtype)
+        check_input_dtype(name, "input y", y, dtype)
+        if w.numel():
+            check_input_dtype(name, "weight", w, dtype)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``[..., irreps_in1.dim]``, ``y`` ``[..., irreps_in2.dim]`` -> ``[..., irreps_out.dim]``."""
         self._check(x, self.irreps_in1, "input 1")
         self._check(y, self.irreps_in2, "input 2")
         w = self._get_weight(weight)
+        self._check_dtypes(x, y, w)
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
         if not self.shared_weights:
             batch = torch.broadcast_shapes(batch, w.shape[:-1])
