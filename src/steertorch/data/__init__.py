@@ -8,7 +8,7 @@
 """
 
 from ._digits import DIGIT_TEMPLATES, digits, rotated_digits
-from ._nbody import NBodyBatch, nbody_batch, simulate_charged_particles
+from ._nbody import NBodyBatch, load_nbody_arrays, nbody_batch, nbody_graph, simulate_charged_particles
 from ._tetris import TETRIS_SHAPES, tetris_batch, tetris_shapes
 
 __all__ = [
@@ -18,6 +18,8 @@ __all__ = [
     "simulate_charged_particles",
     "NBodyBatch",
     "nbody_batch",
+    "nbody_graph",
+    "load_nbody_arrays",
     "digits",
     "rotated_digits",
     "DIGIT_TEMPLATES",
