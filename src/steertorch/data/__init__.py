@@ -10,7 +10,7 @@ energies and forces of a metal cell from molecular dynamics (ASE's EMT).
 
 from ._digits import DIGIT_TEMPLATES, digits, rotated_digits
 from ._image_digits import ROTATED_MNIST_FILES, load_rotated_mnist, sklearn_digits
-from ._nbody import NBodyBatch, nbody_batch, simulate_charged_particles
+from ._nbody import NBodyBatch, load_nbody_arrays, nbody_batch, nbody_graph, simulate_charged_particles
 from ._potential import PotentialFrames, default_cache_dir, emt_md_frames
 from ._qm9 import HARTREE_TO_EV, QM9, QM9_ATOMREF, QM9_PROPERTIES, QM9_UNITS, load_qm9, qm9_split
 from ._tetris import TETRIS_SHAPES, tetris_batch, tetris_shapes
@@ -22,6 +22,8 @@ __all__ = [
     "simulate_charged_particles",
     "NBodyBatch",
     "nbody_batch",
+    "nbody_graph",
+    "load_nbody_arrays",
     "digits",
     "rotated_digits",
     "DIGIT_TEMPLATES",
