@@ -9,6 +9,7 @@
 8
 """
 
+from ._checkpoint import atomic_save, atomic_write_text, load_checkpoint
 from ._config import (
     ConfigError,
     TrainConfig,
@@ -19,6 +20,7 @@ from ._config import (
     load_toml,
     parse_assignments,
 )
+from ._loop import NonFiniteLossError, RunExistsError, evaluate, evaluate_checkpoint, fit, package_version
 from ._task import (
     GraphSplit,
     MissingDataError,
@@ -34,6 +36,15 @@ from ._task import (
 )
 
 __all__ = [
+    "atomic_save",
+    "atomic_write_text",
+    "load_checkpoint",
+    "NonFiniteLossError",
+    "RunExistsError",
+    "evaluate",
+    "evaluate_checkpoint",
+    "fit",
+    "package_version",
     "ConfigError",
     "TrainConfig",
     "apply_overrides",

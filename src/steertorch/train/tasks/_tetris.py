@@ -52,8 +52,6 @@ class TetrisTask(Task):
     description = "3D tetris: learn 8 shapes unrotated, classify rotated / translated / mirrored copies"
     published = "100% accuracy expected on rotated copies (exact equivariance)"
     Config = TetrisConfig
-    select_metric = "accuracy"
-    select_mode = "max"
 
     def build_data(self, config: TetrisConfig) -> dict[str, GraphSplit]:
         g = torch.Generator().manual_seed(config.seed + 1)
