@@ -9,7 +9,7 @@ ReLU, global average pooling and a linear layer:
 - ``c4`` / ``c8`` / ``d4``: regular G-CNNs (``R2Conv`` between regular fields of :math:`C_4`, :math:`C_8`,
   :math:`D_4`; inner batch norm, ReLU, max pooling): 8 / 6 / 6 fields in the first block, doubling after;
 - ``so2`` / ``o2``: steerable CNNs of SO(2) / O(2) whose fields are band-limited functions on the group
-  (frequencies <= 2) with a Fourier ELU (IID batch norm, anti-aliased average pooling): 8 / 6 fields first.
+  (frequencies <= 2) with a Fourier ELU (IID batch norm, 2x2 average pooling): 8 / 6 fields first.
 
 The last convolution maps to trivial (invariant) fields, so every equivariant model is invariant under its
 group's grid symmetries (exactly: quarter turns for c4 / c8 / so2, and flips too for d4 / o2) and nearly
@@ -48,7 +48,7 @@ from ...nn import (
     FourierELU,
     IIDBatchNorm2d,
     InnerBatchNorm,
-    PointwiseAvgPoolAntialiased2D,
+    PointwiseAvgPool2D,
     PointwiseMaxPool2D,
     PointwiseNonLinearity,
     R2Conv,
@@ -120,7 +120,7 @@ def digits_model(model: str, width: int = 0) -> nn.Module:
             blocks += [R2Conv(t, act.in_type, k, padding=k // 2), IIDBatchNorm2d(act.in_type), act]
             out = act.out_type
             if pool:
-                blocks.append(PointwiseAvgPoolAntialiased2D(out, sigma=0.66, stride=2))
+                blocks.append(PointwiseAvgPool2D(out, 2))
         t = out
     blocks.append(R2Conv(t, FieldType(gs, [gs.trivial_repr] * _INVARIANTS), 3, padding=1))
     return nn.Sequential(SequentialModule(*blocks), *_head(_INVARIANTS))
@@ -157,7 +157,7 @@ def _rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     convention of ``FieldType.transform``."""
     gs = rot2dOnR2(-1)
     scalar = FieldType(gs, [gs.trivial_repr])
-    return torch.cat([scalar.transform(x[i:i + 1], angles[i].to(torch.float64)) for i in range(x.shape[0])])
+    return torch.cat([scalar.transform(x[i:i + 1], gs.fibergroup.element(float(angles[i]))) for i in range(x.shape[0])])
 
 
 def _d4(x: torch.Tensor, k: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
