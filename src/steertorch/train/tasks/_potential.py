@@ -137,8 +137,7 @@ def _frames(config: PotentialConfig) -> PotentialFrames:
 class PotentialTask(Task):
     name = "potential"
     description = "interatomic potential of periodic fcc Cu (EMT molecular dynamics): energies and forces"
-    published = ("no published number for this generated set; NequIP / MACE reach force MAE of a few "
-                 "meV/A on ab-initio metal data")
+    published = "none: the data are generated locally (EMT), no published number applies"
     Config = PotentialConfig
     select_metric = "force_mae"
     select_mode = "min"
