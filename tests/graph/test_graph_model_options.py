@@ -12,7 +12,8 @@ from steertorch.o3 import Irreps, rand_matrix, spherical_harmonics
 
 pytestmark = pytest.mark.usefixtures("float64_seeded")
 
-EDGES = torch.tensor([[j for i in range(5) for j in range(5) if i != j], [i for i in range(5) for j in range(5) if i != j]])
+EDGES = torch.tensor([[j for i in range(5) for j in range(5) if i != j],
+                      [i for i in range(5) for j in range(5) if i != j]])
 
 
 def test_egnn_coords_clamp_bounds_each_edge_message():

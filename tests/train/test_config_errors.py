@@ -9,7 +9,7 @@ from steertorch.train import ConfigError, apply_overrides, get_task, load_toml, 
 
 TINY = ["--set", "model=linear", "--set", "num_train=4", "--set", "num_valid=2", "--set", "num_test=2",
         "--set", "frame_in=1", "--set", "frame_out=2", "--set", "cache=false", "--set", "batch_size=2",
-        "--epochs", "1", "--no-progress"]
+        "--set", "num_threads=1", "--epochs", "1", "--no-progress"]
 
 
 def _error(capsys, argv: list[str]) -> str:

@@ -16,7 +16,7 @@ import torch
 from steertorch.train import fit, get_task, load_checkpoint
 
 SETTINGS = dict(model="segnn", hidden=8, num_layers=1, num_train=40, num_valid=10, num_test=10, batch_size=10,
-                frame_in=1, frame_out=2, cache=False, epochs=2)
+                frame_in=1, frame_out=2, cache=False, epochs=2, num_threads=1)
 
 
 def _free_port() -> int:

@@ -18,7 +18,7 @@ QUIET = dict(log=lambda *a, **k: None)
 def _tiny(model: str = "egnn", **kw):
     task = get_task("nbody")
     values = dict(model=model, hidden=8, num_layers=2, epochs=4, num_train=40, num_valid=10, num_test=10,
-                  batch_size=10, frame_in=1, frame_out=2, cache=False)
+                  batch_size=10, frame_in=1, frame_out=2, cache=False, num_threads=1)
     return task, task.Config(**{**values, **kw})
 
 

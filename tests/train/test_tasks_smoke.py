@@ -11,12 +11,12 @@ from steertorch.train import MissingDataError, fit, get_task
 
 QUIET = dict(log=lambda *a, **k: None)
 TINY_NBODY = dict(num_train=20, num_valid=10, num_test=10, batch_size=10, frame_in=1, frame_out=2, cache=False,
-                  epochs=2, hidden=8, num_layers=1)
+                  num_threads=1, epochs=2, hidden=8, num_layers=1)
 
 
 def test_tetris_smoke(tmp_path):
     task = get_task("tetris")
-    result = fit(task, task.Config(epochs=40, copies=2, valid_copies=1), tmp_path / "run", **QUIET)
+    result = fit(task, task.Config(epochs=40, copies=2, valid_copies=1, num_threads=1), tmp_path / "run", **QUIET)
     assert set(result) >= {"valid", "test", "test_mirror"}
     assert result["test"]["accuracy"] == 1.0 and result["test_mirror"]["accuracy"] == 1.0
 
@@ -48,7 +48,7 @@ def test_reference_arrays_are_loaded(tmp_path):
 
     task = get_task("nbody")
     config = task.Config(model="linear", data_dir=str(tmp_path), num_train=4, num_valid=3, num_test=3, frame_in=1,
-                         frame_out=3, batch_size=2, epochs=1, dtype="float64")
+                         frame_out=3, batch_size=2, epochs=1, dtype="float64", num_threads=1)
     data = task.build_data(config)
     assert len(data["train"]) == 4  # the first num_train systems
     torch.testing.assert_close(data["test"].target, expected["test"][0][3], rtol=0, atol=0)

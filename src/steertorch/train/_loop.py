@@ -268,10 +268,12 @@ def fit(task: Task, config: TrainConfig, out_dir: str | os.PathLike, device: str
     if resume and not (out / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(out / 'last.pt')!r} to continue from")
     d = _setup_dist(device)
+    threads = torch.get_num_threads()
     try:
         return _fit(task, config, out, _device(device, d), resume, log if d.main else (lambda *a, **k: None),
                     progress and d.main, d)
     finally:
+        torch.set_num_threads(threads)  # config.num_threads applies to this run only
         if d.started_here:
             torch.distributed.destroy_process_group()
 
@@ -348,8 +350,8 @@ def _fit(task: Task, config: TrainConfig, out: Path, device: torch.device, resum
             if bad > 0:
                 where = f"{out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "none (first epoch)"
                 raise NonFiniteLossError(
-                    f"non-finite loss ({float(loss.detach())}) at epoch {epoch}, step {s + 1}: training stopped; the last "
-                    f"good checkpoint is {where}. Try a smaller lr, grad_clip, or a different seed.")
+                    f"non-finite loss ({float(loss.detach())}) at epoch {epoch}, step {s + 1}: training stopped; "
+                    f"the last good checkpoint is {where}. Try a smaller lr, grad_clip, or a different seed.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
