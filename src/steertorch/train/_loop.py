@@ -268,10 +268,12 @@ def fit(task: Task, config: TrainConfig, out_dir: str | os.PathLike, device: str
     if resume and not (out / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(out / 'last.pt')!r} to continue from")
     d = _setup_dist(device)
+    threads = torch.get_num_threads()
     try:
         return _fit(task, config, out, _device(device, d), resume, log if d.main else (lambda *a, **k: None),
                     progress and d.main, d)
     finally:
+        torch.set_num_threads(threads)  # config.num_threads applies to this run only
         if d.started_here:
             torch.distributed.destroy_process_group()
 
@@ -348,8 +350,8 @@ def _fit(task: Task, config: TrainConfig, out: Path, device: torch.device, resum
             if bad > 0:
                 where = f"{out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1 else "none (first epoch)"
                 raise NonFiniteLossError(
-                    f"non-finite loss ({float(loss)}) at epoch {epoch}, step {s + 1}: training stopped; the last "
-                    f"good checkpoint is {where}. Try a smaller lr, grad_clip, or a different seed.")
+                    f"non-finite loss ({float(loss.detach())}) at epoch {epoch}, step {s + 1}: training stopped; "
+                    f"the last good checkpoint is {where}. Try a smaller lr, grad_clip, or a different seed.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
@@ -404,6 +406,7 @@ def _fit(task: Task, config: TrainConfig, out: Path, device: torch.device, resum
             stopped = f"early stop: no better valid {select} in {bad_evals} evaluations"
             log(stopped)
             break
+    replica_diff = _replica_difference(model, d)
     d.barrier()
 
     # the best validation epoch's model on every evaluation split
@@ -415,6 +418,8 @@ def _fit(task: Task, config: TrainConfig, out: Path, device: torch.device, resum
                                "train_seconds": train_seconds, "wall_seconds_this_session":
                                time.perf_counter() - wall_start, "stopped": stopped or "completed",
                                **{k: v for k, v in run_info.items() if k != "config"}, "config": run_info["config"]}
+    if d.world > 1:
+        results["replica_max_abs_diff"] = replica_diff
     for name, split in data.items():
         if name != "train":
             results[name] = evaluate(task, net, split, config, device, d)
@@ -425,6 +430,18 @@ def _fit(task: Task, config: TrainConfig, out: Path, device: torch.device, resum
                           for n, m in results.items() if isinstance(m, dict) and n not in ("config",))
         log(f"best epoch {best_epoch}: {tests}")
     return results
+
+
+def _replica_difference(model: torch.nn.Module, d: _Dist) -> float:
+    """Largest difference between this process's parameters and rank 0's, over all processes (0 when alone)."""
+    if d.world <= 1:
+        return 0.0
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    ref = flat.clone()
+    torch.distributed.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max().reshape(1).to(torch.float64)
+    torch.distributed.all_reduce(diff, op=torch.distributed.ReduceOp.MAX)
+    return float(diff)
 
 
 def evaluate_checkpoint(path: str | os.PathLike, split: str = "test", device: str = "cpu",
