@@ -18,11 +18,20 @@ from .data import tetris_batch, tetris_shapes
 from .models import TensorFieldNetwork
 from .o3 import rand_matrix
 
-__all__ = ["run_tetris_demo"]
+__all__ = ["run_tetris_demo", "tetris_model"]
 
 #: edges join cubes sharing a face (distance 1); the radial functions vanish at R_MAX
 EDGE_RADIUS = 1.1
 R_MAX = 1.5
+
+
+def tetris_model(mul: int = 8, num_layers: int = 2) -> TensorFieldNetwork:
+    """The demo's classifier: a tensor field network (l <= 2, edges within ``R_MAX``) with 8 logits.
+
+    >>> tetris_model().irreps_hidden
+    8x0e+8x0o+4x1o+4x1e+4x2o+4x2e
+    """
+    return TensorFieldNetwork(lmax=2, mul=mul, num_layers=num_layers, r_max=R_MAX, num_classes=8)
 
 
 def _accuracy(model: torch.nn.Module, data) -> tuple[float, torch.Tensor]:
@@ -48,7 +57,7 @@ def run_tetris_demo(seed: int = 0, copies: int = 100, max_steps: int = 300, lr: 
     say = print if verbose else (lambda *a, **k: None)
     torch.manual_seed(seed)
     train = tetris_batch(r=EDGE_RADIUS)
-    model = TensorFieldNetwork(lmax=2, mul=8, num_layers=2, r_max=R_MAX, num_classes=8)
+    model = tetris_model()
     n_params = sum(p.numel() for p in model.parameters())
     say(f"tensor field network: {model.irreps_in} -> [{model.irreps_hidden}] x {len(model.layers)} -> "
         f"{model.irreps_out} -> 8 logits ({n_params} parameters, {str(train.pos.dtype).replace('torch.', '')})")

@@ -1,4 +1,5 @@
-"""The ``steertorch`` command: ``steertorch demo``, ``steertorch selfcheck`` and ``steertorch info``.
+"""The ``steertorch`` command: ``demo``, ``selfcheck``, ``info``, and ``train`` / ``eval`` / ``tasks``
+(:mod:`steertorch.train`).
 
 ``demo`` trains a tensor field network on the eight 3D tetris shapes as given (unrotated),
 then classifies randomly rotated and translated copies (and mirror images) of every shape,
@@ -287,6 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_run_selfcheck)
     info = sub.add_parser("info", help="print versions and available devices")
     info.set_defaults(func=_run_info)
+    from .train._cli import add_train_commands
+
+    add_train_commands(sub)
     return parser
 
 

@@ -24,7 +24,11 @@ import dataclasses
 
 import torch
 
-__all__ = ["simulate_charged_particles", "NBodyBatch", "nbody_batch"]
+__all__ = ["simulate_charged_particles", "NBodyBatch", "nbody_batch", "nbody_graph", "load_nbody_arrays"]
+
+#: the reference data sets' file suffix (EGNN repository, ``generate_dataset.py --simulation charged
+#: --num-train 10000 --seed 43 --suffix small``): ``loc_train_charged5_initvel1small.npy`` etc.
+REFERENCE_SUFFIX = "charged5_initvel1small"
 
 
 def _forces(pos: torch.Tensor, qq: torch.Tensor, max_force: float | None) -> torch.Tensor:
@@ -129,16 +133,66 @@ def nbody_batch(num_systems: int = 100, num_particles: int = 5, frame_in: int = 
         raise ValueError(f"nbody_batch: need 0 <= frame_in < frame_out, got {frame_in}, {frame_out}")
     pos, vel, charges = simulate_charged_particles(num_systems, num_particles, num_frames=frame_out + 1,
                                                    generator=generator, dtype=dtype, **simulation)
-    n = num_particles
-    local = torch.tensor([[j, i] for i in range(n) for j in range(n) if i != j], dtype=torch.long).T.reshape(2, -1)
-    offsets = torch.arange(num_systems).repeat_interleave(local.shape[1]) * n
+    return nbody_graph(pos[frame_in], vel[frame_in], charges, pos[frame_out])
+
+
+def nbody_graph(pos: torch.Tensor, vel: torch.Tensor, charges: torch.Tensor, target: torch.Tensor) -> NBodyBatch:
+    """Systems given as tensors ``pos``, ``vel``, ``target`` ``[S, N, 3]`` and ``charges`` ``[S, N, 1]``
+    as one fully connected graph batch (:class:`NBodyBatch`).
+
+    >>> b = nbody_graph(torch.zeros(3, 4, 3), torch.zeros(3, 4, 3), torch.ones(3, 4, 1), torch.zeros(3, 4, 3))
+    >>> b.pos.shape, b.edge_index.shape, b.num_graphs
+    (torch.Size([12, 3]), torch.Size([2, 36]), 3)
+    """
+    num_systems, n = pos.shape[0], pos.shape[1]
+    if pos.shape != (num_systems, n, 3) or vel.shape != pos.shape or target.shape != pos.shape \
+            or charges.shape != (num_systems, n, 1):
+        raise ValueError(f"nbody_graph: expected pos, vel, target [S, N, 3] and charges [S, N, 1], got "
+                         f"{[list(t.shape) for t in (pos, vel, charges, target)]}")
+    device = pos.device
+    i, j = torch.meshgrid(torch.arange(n, device=device), torch.arange(n, device=device), indexing="ij")
+    keep = i != j
+    local = torch.stack([j[keep], i[keep]])  # [source, target], sorted by target
+    offsets = torch.arange(num_systems, device=device).repeat_interleave(local.shape[1]) * n
     edge_index = local.repeat(1, num_systems) + offsets
     return NBodyBatch(
-        pos=pos[frame_in].reshape(-1, 3),
-        vel=vel[frame_in].reshape(-1, 3),
+        pos=pos.reshape(-1, 3),
+        vel=vel.reshape(-1, 3),
         charges=charges.reshape(-1, 1),
-        target=pos[frame_out].reshape(-1, 3),
+        target=target.reshape(-1, 3),
         edge_index=edge_index,
-        batch=torch.arange(num_systems).repeat_interleave(n),
+        batch=torch.arange(num_systems, device=device).repeat_interleave(n),
         num_graphs=num_systems,
     )
+
+
+def load_nbody_arrays(folder: str, split: str, suffix: str = REFERENCE_SUFFIX, dtype: torch.dtype = torch.float64
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The reference charged n-body arrays of one split, in :func:`simulate_charged_particles`' layout.
+
+    Reads ``loc_{split}_{suffix}.npy`` ``[S, T, 3, N]``, ``vel_{split}_{suffix}.npy`` (same) and
+    ``charges_{split}_{suffix}.npy`` ``[S, N, 1]`` (or ``[S, N]``) from ``folder``: the files the
+    EGNN repository's ``n_body_system/dataset/generate_dataset.py`` writes (the SEGNN repository
+    uses the same files). Returns ``(pos [T, S, N, 3], vel [T, S, N, 3], charges [S, N, 1])``.
+    A missing file raises ``FileNotFoundError`` naming it and how to make it.
+    """
+    import os
+
+    import numpy as np
+
+    names = {k: os.path.join(folder, f"{k}_{split}_{suffix}.npy") for k in ("loc", "vel", "charges")}
+    missing = [p for p in names.values() if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(
+            f"missing n-body data file(s) {', '.join(missing)}; they are written by "
+            f"`python -u generate_dataset.py --num-train 10000 --seed 43 --suffix small` in the EGNN repository's "
+            f"n_body_system/dataset folder (github.com/vgsatorras/egnn), or leave the data folder empty to "
+            f"simulate the systems with steertorch.data.simulate_charged_particles")
+    loc, vel = (torch.from_numpy(np.load(names[k])).to(dtype) for k in ("loc", "vel"))
+    charges = torch.from_numpy(np.load(names["charges"])).to(dtype)
+    if loc.dim() != 4 or loc.shape[2] != 3 or vel.shape != loc.shape:
+        raise ValueError(f"load_nbody_arrays: expected loc and vel [S, T, 3, N], got {list(loc.shape)}, "
+                         f"{list(vel.shape)}")
+    s, n = loc.shape[0], loc.shape[3]
+    charges = charges.reshape(s, n, 1)
+    return loc.permute(1, 0, 3, 2).contiguous(), vel.permute(1, 0, 3, 2).contiguous(), charges

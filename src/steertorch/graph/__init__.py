@@ -22,6 +22,7 @@ from ._segnn import (
     SEGNNLayer,
     balanced_irreps,
     segnn_attributes,
+    segnn_node_attributes,
     weight_balanced_irreps,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "balanced_irreps",
     "weight_balanced_irreps",
     "segnn_attributes",
+    "segnn_node_attributes",
     "EGNNLayer",
 ]

@@ -62,6 +62,10 @@ class EGNNLayer(nn.Module):
         update_features: update the node features (otherwise they are returned unchanged and the layer has no
             :math:`\phi_h`: the last layer of a model that predicts only coordinates, whose feature update
             nothing would read).
+        coords_clamp: clamp each edge's coordinate message :math:`(x_i - x_j)\,\phi_x(m_{ij})`
+            elementwise to ``[-coords_clamp, coords_clamp]`` before aggregating (``None``: no clamp).
+            The reference n-body code clamps to [-100, 100], which keeps a rare close encounter
+            from sending a long run's loss to 1e13.
 
     The last layer of :math:`\phi_x` starts small (Xavier-uniform with gain 0.001, as the
     reference implementation), so coordinates move little at initialisation.
@@ -79,7 +83,8 @@ class EGNNLayer(nn.Module):
     def __init__(self, hidden: int, edge_attr_dim: int = 0, act: Callable[[], nn.Module] = nn.SiLU,
                  update_coords: bool = True, use_velocity: bool = False, attention: bool = False,
                  normalize: bool = False, tanh: bool = False, coords_agg: str = "mean", residual: bool = True,
-                 coords_range: float = 1.0, update_features: bool = True) -> None:
+                 coords_range: float = 1.0, update_features: bool = True,
+                 coords_clamp: float | None = None) -> None:
         super().__init__()
         for name, v, lo in (("hidden", hidden, 1), ("edge_attr_dim", edge_attr_dim, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -99,6 +104,9 @@ class EGNNLayer(nn.Module):
         self.coords_agg = coords_agg
         self.residual = residual
         self.coords_range = float(coords_range)
+        if coords_clamp is not None and not (isinstance(coords_clamp, (int, float)) and coords_clamp > 0):
+            raise ValueError(f"EGNNLayer: coords_clamp must be None or a number > 0, got {coords_clamp!r}")
+        self.coords_clamp = None if coords_clamp is None else float(coords_clamp)
         self.phi_e = _mlp([2 * hidden + 1 + edge_attr_dim, hidden, hidden], act, last_act=True)
         self.update_features = update_features
         self.phi_h = _mlp([2 * hidden, hidden, hidden], act, last_act=False) if update_features else None
@@ -149,8 +157,11 @@ class EGNNLayer(nn.Module):
             w = self.phi_x(m)
             if self.tanh:
                 w = torch.tanh(w) * self.coords_range
+            trans = diff * w
+            if self.coords_clamp is not None:
+                trans = trans.clamp(-self.coords_clamp, self.coords_clamp)
             agg = scatter_mean if self.coords_agg == "mean" else scatter_sum
-            pos_out = pos + agg(diff * w, dst, dim=0, dim_size=n)
+            pos_out = pos + agg(trans, dst, dim=0, dim_size=n)
             if self.use_velocity:
                 if vel is None or vel.shape != pos.shape:
                     got = None if vel is None else list(vel.shape)

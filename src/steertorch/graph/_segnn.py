@@ -27,6 +27,8 @@ parity included) and permutation-equivariant.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -40,6 +42,7 @@ __all__ = [
     "balanced_irreps",
     "weight_balanced_irreps",
     "segnn_attributes",
+    "segnn_node_attributes",
     "O3TensorProduct",
     "O3TensorProductGate",
     "SEGNNLayer",
@@ -47,6 +50,8 @@ __all__ = [
 
 _AGGRS = ("sum", "mean")
 _NORMS = (None, "batch")
+_EDGE_INVARIANTS = ("squared_distance", "distance", "none")
+_PARAMETRIZATIONS = ("e3nn", "reference")
 
 
 def balanced_irreps(lmax: int, feature_size: int, sh_type: bool = True) -> Irreps:
@@ -147,9 +152,19 @@ def segnn_attributes(pos: torch.Tensor, edge_index: torch.Tensor, lmax_attr: int
     n = pos.shape[0] if num_nodes is None else num_nodes
     src, dst = edge_index[0], edge_index[1]
     edge_attr = spherical_edge_attributes(pos[dst] - pos[src], irreps.lmax, normalization=normalization)
-    node_attr = scatter_mean(edge_attr, dst, dim=0, dim_size=n)
-    node_attr = torch.cat([torch.ones_like(node_attr[:, :1]), node_attr[:, 1:]], dim=1)
-    return edge_attr, node_attr
+    return edge_attr, segnn_node_attributes(edge_attr, edge_index, n)
+
+
+def segnn_node_attributes(edge_attr: torch.Tensor, edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """SEGNN's node attributes from edge attributes: the mean over each node's incoming edges, scalar part 1.
+
+    >>> segnn_node_attributes(torch.tensor([[1.0, 2.0], [1.0, 4.0]]), torch.tensor([[0, 1], [2, 2]]), 3)
+    tensor([[1., 0.],
+            [1., 0.],
+            [1., 3.]])
+    """
+    node_attr = scatter_mean(edge_attr, edge_index[1], dim=0, dim_size=num_nodes)
+    return torch.cat([torch.ones_like(node_attr[:, :1]), node_attr[:, 1:]], dim=1)
 
 
 def _attr_irreps(lmax_attr: int | object) -> Irreps:
@@ -189,16 +204,32 @@ class O3TensorProduct(nn.Module):
     sorted, merged blocks (fewer, larger products); that changes neither the function class nor
     the number of weights.
 
+    ``parametrization``: ``"e3nn"`` (default: weights :math:`w \sim \mathcal N(0, 1)` used as
+    they are, biases 0) or ``"reference"`` (the reference SEGNN code's: with :math:`k = 1/\text{fan-in}`
+    of each output block, the sum of :math:`\text{mul}_1 \text{mul}_2` over the paths into it,
+    stored weights :math:`w \sim U(-\sqrt k, \sqrt k)` and biases :math:`b \sim U(-\sqrt k, \sqrt k)`,
+    the block's tensor-product output multiplied by :math:`1/\sqrt k` before the bias). The same
+    function class, but gradients with respect to the stored weights are :math:`1/\sqrt k` times
+    larger, so optimisers such as Adam, whose step size does not scale with the gradient, take
+    steps :math:`1/\sqrt k` times larger in the function's effective weights.
+
     ``forward(x, attr=None)``: ``x`` ``[..., irreps_in.dim]``, ``attr`` ``[..., irreps_attr.dim]``.
 
     >>> layer = O3TensorProduct("4x0e + 2x1o", "3x0e + 1x1o", irreps_attr="0e + 1o")
     >>> layer(torch.randn(10, 10), torch.randn(10, 4)).shape
     torch.Size([10, 6])
+    >>> ref = O3TensorProduct("4x0e + 2x1o", "3x0e + 1x1o", irreps_attr="0e + 1o", parametrization="reference")
+    >>> float(ref.tp.weight.detach().abs().max()) <= 1 / (4 + 2) ** 0.5  # fan-in of the 0e outputs: 4 * 1 + 2 * 1
+    True
     """
 
     def __init__(self, irreps_in: object, irreps_out: object, irreps_attr: object | None = None,
-                 bias: bool = True) -> None:
+                 bias: bool = True, parametrization: str = "e3nn") -> None:
         super().__init__()
+        if parametrization not in _PARAMETRIZATIONS:
+            raise ValueError(f"O3TensorProduct: parametrization must be one of {_PARAMETRIZATIONS}, "
+                             f"got {parametrization!r}")
+        self.parametrization = parametrization
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
         self.has_attr = irreps_attr is not None
@@ -214,6 +245,32 @@ class O3TensorProduct(nn.Module):
                     for i in range(s.start, s.stop)] if bias else []
         self.register_buffer("bias_idx", torch.tensor(bias_idx, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(bias_idx))) if bias_idx else None
+        if parametrization == "reference":
+            self._reference_init(bias_idx)
+        else:
+            self.register_buffer("out_scale", torch.empty(0), persistent=False)
+
+    def _reference_init(self, bias_idx: list[int]) -> None:
+        """Weights and biases uniform in (-sqrt(k), sqrt(k)) per output block, outputs scaled by 1/sqrt(k)."""
+        fan_in = [0] * len(self.irreps_out)
+        for ins in self.tp.instructions:
+            fan_in[ins.i_out] += ins.path_shape[0] * ins.path_shape[1]
+        sqrt_k = [1.0 / math.sqrt(f) if f > 0 else 1.0 for f in fan_in]
+        scale = torch.ones(self.irreps_out.dim)
+        for sl, sk in zip(self.irreps_out.slices(), sqrt_k):
+            scale[sl] = 1.0 / sk
+        self.register_buffer("out_scale", scale, persistent=False)
+        with torch.no_grad():
+            for n, ins in enumerate(self.tp.instructions):
+                if ins.has_weight:
+                    numel = math.prod(ins.path_shape)
+                    sk = sqrt_k[ins.i_out]
+                    self.tp.weight.narrow(0, self.tp._w_offsets[n], numel).uniform_(-sk, sk)
+            if self.bias is not None:
+                element_sqrt_k = torch.cat([torch.full((sl.stop - sl.start,), sk)
+                                            for sl, sk in zip(self.irreps_out.slices(), sqrt_k)])
+                bound = element_sqrt_k[torch.tensor(bias_idx, dtype=torch.long)]
+                self.bias.copy_((torch.rand(len(bias_idx)) * 2 - 1) * bound)
 
     def forward(self, x: torch.Tensor, attr: torch.Tensor | None = None) -> torch.Tensor:
         """``[..., irreps_in.dim]`` (attributes ``[..., irreps_attr.dim]``) -> ``[..., irreps_out.dim]``."""
@@ -233,13 +290,16 @@ class O3TensorProduct(nn.Module):
         if self._permute:
             x = x.index_select(-1, self.perm)
         out = self.tp(x, attr)
+        if self.out_scale.numel():
+            out = out * self.out_scale.to(out.dtype)
         if self.bias is not None:
             out = out.index_add(-1, self.bias_idx, self.bias.expand(*out.shape[:-1], -1))
         return out
 
     def extra_repr(self) -> str:
         attr = self.irreps_attr if self.has_attr else None
-        return f"{self.irreps_in} x {attr} -> {self.irreps_out}, bias={self.bias is not None}"
+        return (f"{self.irreps_in} x {attr} -> {self.irreps_out}, bias={self.bias is not None}, "
+                f"parametrization={self.parametrization!r}")
 
 
 class O3TensorProductGate(nn.Module):
@@ -257,12 +317,13 @@ class O3TensorProductGate(nn.Module):
     """
 
     def __init__(self, irreps_in: object, irreps_out: object, irreps_attr: object | None = None,
-                 bias: bool = True) -> None:
+                 bias: bool = True, parametrization: str = "e3nn") -> None:
         super().__init__()
         scalars, gates, gated = _gate_parts(Irreps(irreps_out).regroup())
         acts = [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars]
         self.gate = Gate(scalars, acts, gates, [torch.sigmoid] * len(gates), gated)
-        self.tp = O3TensorProduct(irreps_in, self.gate.irreps_in, irreps_attr, bias=bias)
+        self.tp = O3TensorProduct(irreps_in, self.gate.irreps_in, irreps_attr, bias=bias,
+                                  parametrization=parametrization)
         self.irreps_in = self.tp.irreps_in
         self.irreps_attr = self.tp.irreps_attr
         self.irreps_out = self.gate.irreps_out
@@ -289,6 +350,11 @@ class SEGNNLayer(nn.Module):
             connected graphs), by about 2.5x with ``"mean"``.
         norm: ``None`` or ``"batch"`` (:class:`~steertorch.nn.BatchNorm` on messages and outputs).
         residual: add :math:`h_i` to the update (``None``: when ``irreps_out == irreps_in``).
+        edge_invariant: the invariant of :math:`x_i - x_j` each message receives:
+            ``"squared_distance"`` (default), ``"distance"`` or ``"none"`` (the reference n-body code
+            passes the distance among its own edge features).
+        parametrization: of every steerable layer, ``"e3nn"`` or ``"reference"`` (see
+            :class:`O3TensorProduct`).
 
     ``forward(x, pos, edge_index, edge_attr=None, node_attr=None, edge_features=None)``:
     ``x`` ``[N, irreps_in.dim]``, ``pos`` ``[N, 3]``, ``edge_index`` ``[2, E]`` (``[source j,
@@ -305,8 +371,11 @@ class SEGNNLayer(nn.Module):
 
     def __init__(self, irreps_in: object, irreps_hidden: object, irreps_out: object | None = None,
                  lmax_attr: int | object = 1, irreps_edge_features: object | None = None, aggr: str = "mean",
-                 norm: str | None = None, residual: bool | None = None) -> None:
+                 norm: str | None = None, residual: bool | None = None, edge_invariant: str = "squared_distance",
+                 parametrization: str = "e3nn") -> None:
         super().__init__()
+        if edge_invariant not in _EDGE_INVARIANTS:
+            raise ValueError(f"SEGNNLayer: edge_invariant must be one of {_EDGE_INVARIANTS}, got {edge_invariant!r}")
         if aggr not in _AGGRS:
             raise ValueError(f"SEGNNLayer: aggr must be one of {_AGGRS}, got {aggr!r}")
         if norm not in _NORMS:
@@ -326,12 +395,16 @@ class SEGNNLayer(nn.Module):
         self.residual = residual
         self.aggr = aggr
         self.norm = norm
-        msg_in = self.irreps_in + self.irreps_in + Irreps("0e") + self.irreps_edge_features
-        self.message_1 = O3TensorProductGate(msg_in, irreps_hidden, self.irreps_attr)
+        self.edge_invariant = edge_invariant
+        invariant = Irreps() if edge_invariant == "none" else Irreps("0e")
+        msg_in = self.irreps_in + self.irreps_in + invariant + self.irreps_edge_features
+        p = dict(parametrization=parametrization)
+        self.message_1 = O3TensorProductGate(msg_in, irreps_hidden, self.irreps_attr, **p)
         self.irreps_hidden = self.message_1.irreps_out
-        self.message_2 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, self.irreps_attr)
-        self.update_1 = O3TensorProductGate(self.irreps_in + self.irreps_hidden, self.irreps_hidden, self.irreps_attr)
-        self.update_2 = O3TensorProduct(self.irreps_hidden, self.irreps_out, self.irreps_attr)
+        self.message_2 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, self.irreps_attr, **p)
+        self.update_1 = O3TensorProductGate(self.irreps_in + self.irreps_hidden, self.irreps_hidden, self.irreps_attr,
+                                            **p)
+        self.update_2 = O3TensorProduct(self.irreps_hidden, self.irreps_out, self.irreps_attr, **p)
         self.message_norm = BatchNorm(self.irreps_hidden) if norm == "batch" else None
         self.feature_norm = BatchNorm(self.irreps_out) if norm == "batch" else None
 
@@ -360,8 +433,10 @@ class SEGNNLayer(nn.Module):
                              f"[{n}, {self.irreps_attr.dim}] of irreps {self.irreps_attr}, got "
                              f"{list(edge_attr.shape)} and {list(node_attr.shape)}")
         src, dst = edge_index[0], edge_index[1]
-        dist2 = (pos[dst] - pos[src]).pow(2).sum(-1, keepdim=True)
-        parts = [x[dst], x[src], dist2]
+        parts = [x[dst], x[src]]
+        if self.edge_invariant != "none":
+            dist2 = (pos[dst] - pos[src]).pow(2).sum(-1, keepdim=True)
+            parts.append(dist2 if self.edge_invariant == "squared_distance" else dist2.clamp_min(1e-30).sqrt())
         if self.irreps_edge_features.dim > 0:
             if edge_features is None or edge_features.shape != (e, self.irreps_edge_features.dim):
                 got = None if edge_features is None else list(edge_features.shape)
@@ -385,4 +460,4 @@ class SEGNNLayer(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} -> [{self.irreps_hidden}] -> {self.irreps_out}, attr={self.irreps_attr}, "
                 f"edge_features={self.irreps_edge_features}, aggr={self.aggr!r}, norm={self.norm!r}, "
-                f"residual={self.residual}")
+                f"residual={self.residual}, edge_invariant={self.edge_invariant!r}")

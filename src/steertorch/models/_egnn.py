@@ -38,10 +38,12 @@ class EGNN(nn.Module):
             predicts coordinates only (n-body) and is built without the branch that only feature outputs read:
             no output layer, and no feature update (:math:`\phi_h`) in the last layer; ``y`` is then
             ``[N, 0]``.
-        edge_attr_dim: size of the invariant edge attributes (n-body: 1, :math:`q_i q_j`; the
-            squared distance is always added by the layers).
+        edge_attr_dim: size of the invariant edge attributes :math:`a_{ij}` (n-body, as the
+            reference: 2, :math:`q_i q_j` and the squared distance :math:`\|x_i - x_j\|^2` of the
+            input positions; every layer also adds the squared distance of its current positions).
         num_layers: number of :class:`~steertorch.graph.EGNNLayer` (4 in the paper's n-body).
-        act, attention, normalize, tanh, coords_agg, residual: passed to every layer.
+        act, attention, normalize, tanh, coords_agg, residual, coords_clamp: passed to every layer
+            (``coords_clamp=100.0`` is the reference n-body code's clamp of the coordinate messages).
         use_velocity: every layer adds :math:`\phi_v(h_i)\, v_i` to its coordinate update
             (the paper's EGNN-vel for n-body; ``vel`` is then required).
         update_coords: update the coordinates (otherwise they are returned unchanged). A model whose
@@ -71,7 +73,7 @@ class EGNN(nn.Module):
                  edge_attr_dim: int = 0, num_layers: int = 4, act: Callable[[], nn.Module] = nn.SiLU,
                  use_velocity: bool = False, attention: bool = False, normalize: bool = False, tanh: bool = False,
                  coords_agg: str = "mean", residual: bool = True, update_coords: bool = True,
-                 pool: str | None = None) -> None:
+                 pool: str | None = None, coords_clamp: float | None = None) -> None:
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
             raise ValueError(f"EGNN: in_features must be an int >= 1, got {in_features!r}")
@@ -94,7 +96,7 @@ class EGNN(nn.Module):
         self.layers = nn.ModuleList([
             EGNNLayer(hidden_features, edge_attr_dim, act=act, update_coords=update_coords,
                       use_velocity=use_velocity, attention=attention, normalize=normalize, tanh=tanh,
-                      coords_agg=coords_agg, residual=residual,
+                      coords_agg=coords_agg, residual=residual, coords_clamp=coords_clamp,
                       update_features=out_features > 0 or k < num_layers - 1)
             for k in range(num_layers)
         ])

@@ -27,6 +27,7 @@ from ..graph._segnn import (
     SEGNNLayer,
     _attr_irreps,
     segnn_attributes,
+    segnn_node_attributes,
     weight_balanced_irreps,
 )
 from ..o3 import Irreps
@@ -59,13 +60,19 @@ class SEGNN(nn.Module):
             (``[N, irreps_out.dim]``).
         pool: ``"mean"`` (default, as the reference) or ``"sum"``.
         r_max: radius of the graph built when ``edge_index`` is not given.
+        edge_invariant: ``"squared_distance"`` (default), ``"distance"`` or ``"none"``: the invariant
+            of :math:`x_i - x_j` every message receives (see :class:`~steertorch.graph.SEGNNLayer`).
+        parametrization: ``"e3nn"`` (default) or ``"reference"`` (the reference code's weight
+            parametrisation, see :class:`~steertorch.graph.O3TensorProduct`).
 
     ``forward(x=None, pos, edge_index=None, batch=None, edge_features=None, node_attr=None,
-    num_graphs=None)``: ``x`` ``[N, irreps_in.dim]``, ``pos`` ``[N, 3]``, ``edge_index`` ``[2, E]``
-    (``[source, target]``), ``batch`` ``[N]``, ``edge_features`` ``[E, irreps_edge_features.dim]``,
-    ``node_attr`` ``[N, (lmax_attr + 1)^2]`` replaces the default node attributes (the mean of
-    the edge spherical harmonics, see :func:`~steertorch.graph.segnn_attributes`; the n-body
-    reference adds the harmonics of the velocity).
+    num_graphs=None, edge_attr=None)``: ``x`` ``[N, irreps_in.dim]``, ``pos`` ``[N, 3]``,
+    ``edge_index`` ``[2, E]`` (``[source, target]``), ``batch`` ``[N]``, ``edge_features``
+    ``[E, irreps_edge_features.dim]``; ``edge_attr`` ``[E, (lmax_attr + 1)^2]`` replaces the
+    steerable edge attributes (default: the spherical harmonics of :math:`x_i - x_j`, see
+    :func:`~steertorch.graph.segnn_attributes`) and ``node_attr`` ``[N, (lmax_attr + 1)^2]``
+    the node attributes (default: the mean of the edge attributes over incoming edges, scalar
+    part 1; the n-body reference adds the harmonics of the velocity).
 
     >>> model = SEGNN("0e", "0e", hidden_features=8, num_layers=2, r_max=3.0)
     >>> model(pos=torch.randn(6, 3), batch=torch.tensor([0, 0, 0, 1, 1, 1])).shape
@@ -75,7 +82,8 @@ class SEGNN(nn.Module):
     def __init__(self, irreps_in: object = "0e", irreps_out: object = "0e", irreps_hidden: object | None = None,
                  hidden_features: int = 64, lmax_hidden: int | None = None, lmax_attr: int = 1, num_layers: int = 4,
                  irreps_edge_features: object | None = None, aggr: str = "mean", norm: str | None = None,
-                 task: str = "graph", pool: str = "mean", r_max: float | None = None) -> None:
+                 task: str = "graph", pool: str = "mean", r_max: float | None = None,
+                 edge_invariant: str = "squared_distance", parametrization: str = "e3nn") -> None:
         super().__init__()
         if task not in _TASKS:
             raise ValueError(f"SEGNN: task must be one of {_TASKS}, got {task!r}")
@@ -93,28 +101,29 @@ class SEGNN(nn.Module):
         self.pool = pool
         self.r_max = r_max
         attr = self.irreps_attr
-        self.embedding = O3TensorProduct(self.irreps_in, self.irreps_hidden, attr)
+        p = dict(parametrization=parametrization)
+        self.embedding = O3TensorProduct(self.irreps_in, self.irreps_hidden, attr, **p)
         self.layers = nn.ModuleList([
             SEGNNLayer(self.irreps_hidden, self.irreps_hidden, self.irreps_hidden, attr, self.irreps_edge_features,
-                       aggr=aggr, norm=norm, residual=True)
+                       aggr=aggr, norm=norm, residual=True, edge_invariant=edge_invariant, **p)
             for _ in range(num_layers)
         ])
         out = Irreps(irreps_out)
-        self.pre_pool_1 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, attr)
+        self.pre_pool_1 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, attr, **p)
         if task == "graph":
             pooled = (out * self.irreps_hidden.num_irreps).regroup()
-            self.pre_pool_2 = O3TensorProduct(self.pre_pool_1.irreps_out, pooled, attr)
-            self.post_pool_1 = O3TensorProductGate(pooled, pooled)
-            self.post_pool_2 = O3TensorProduct(self.post_pool_1.irreps_out, out)
+            self.pre_pool_2 = O3TensorProduct(self.pre_pool_1.irreps_out, pooled, attr, **p)
+            self.post_pool_1 = O3TensorProductGate(pooled, pooled, **p)
+            self.post_pool_2 = O3TensorProduct(self.post_pool_1.irreps_out, out, **p)
         else:
-            self.pre_pool_2 = O3TensorProduct(self.pre_pool_1.irreps_out, out, attr)
+            self.pre_pool_2 = O3TensorProduct(self.pre_pool_1.irreps_out, out, attr, **p)
             self.post_pool_1 = self.post_pool_2 = None
         self.irreps_out = out
 
     def forward(self, x: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 edge_index: torch.Tensor | None = None, batch: torch.Tensor | None = None,
                 edge_features: torch.Tensor | None = None, node_attr: torch.Tensor | None = None,
-                num_graphs: int | None = None) -> torch.Tensor:
+                num_graphs: int | None = None, edge_attr: torch.Tensor | None = None) -> torch.Tensor:
         """Node features and positions -> ``[num_graphs, irreps_out.dim]`` (or ``[N, irreps_out.dim]``)."""
         if pos is None or pos.dim() != 2 or pos.shape[-1] != 3:
             raise ValueError(f"SEGNN: expected pos [N, 3], got {None if pos is None else list(pos.shape)}")
@@ -135,7 +144,13 @@ class SEGNN(nn.Module):
             if self.r_max is None:
                 raise ValueError("SEGNN: give edge_index, or r_max at construction to build a radius graph")
             edge_index = radius_graph(pos.detach(), self.r_max, batch=batch)
-        edge_attr, default_node_attr = segnn_attributes(pos, edge_index, self.irreps_attr, num_nodes=n)
+        if edge_attr is None:
+            edge_attr, default_node_attr = segnn_attributes(pos, edge_index, self.irreps_attr, num_nodes=n)
+        elif edge_attr.shape != (edge_index.shape[1], self.irreps_attr.dim):
+            raise ValueError(f"SEGNN: expected edge_attr [{edge_index.shape[1]}, {self.irreps_attr.dim}] of irreps "
+                             f"{self.irreps_attr}, got {list(edge_attr.shape)}")
+        else:
+            default_node_attr = segnn_node_attributes(edge_attr, edge_index, n) if node_attr is None else None
         if node_attr is None:
             node_attr = default_node_attr
         elif node_attr.shape != (n, self.irreps_attr.dim):

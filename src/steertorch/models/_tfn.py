@@ -56,7 +56,7 @@ class TensorFieldNetwork(nn.Module):
         num_layers: number of gated hidden layers (then one output layer).
         r_max: cutoff radius of the radial functions and of the radius graph built when
             ``edge_index`` is not given.
-        num_basis, radial_neurons, normalization: passed to every
+        num_basis, radial_neurons, normalization, radial_basis: passed to every
             :class:`~steertorch.graph.PointConv`.
         pool: ``"sum"`` (default), ``"mean"`` or ``None`` (node-level outputs).
         num_classes: add a linear head from the pooled scalars to ``num_classes`` logits.
@@ -85,6 +85,7 @@ class TensorFieldNetwork(nn.Module):
         r_max: float = 2.0,
         num_basis: int = 8,
         radial_neurons: Sequence[int] = (16,),
+        radial_basis: str = "bessel",
         normalization: str | float = "sqrt_degree",
         pool: str | None = "sum",
         num_classes: int | None = None,
@@ -110,7 +111,7 @@ class TensorFieldNetwork(nn.Module):
         self.pool = pool
         self.max_num_neighbors = max_num_neighbors
         conv_kwargs = dict(irreps_sh=lmax, r_max=r_max, num_basis=num_basis, radial_neurons=radial_neurons,
-                           normalization=normalization)
+                           radial_basis=radial_basis, normalization=normalization)
         layers = []
         irreps = self.irreps_in
         for _ in range(num_layers):

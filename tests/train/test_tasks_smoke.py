@@ -1,0 +1,60 @@
+"""Short runs of every task of this branch at tiny sizes, and the loader of the reference n-body arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from steertorch.data import load_nbody_arrays, simulate_charged_particles
+from steertorch.train import MissingDataError, fit, get_task
+
+QUIET = dict(log=lambda *a, **k: None)
+TINY_NBODY = dict(num_train=20, num_valid=10, num_test=10, batch_size=10, frame_in=1, frame_out=2, cache=False,
+                  num_threads=1, epochs=2, hidden=8, num_layers=1)
+
+
+def test_tetris_smoke(tmp_path):
+    task = get_task("tetris")
+    result = fit(task, task.Config(epochs=40, copies=2, valid_copies=1, num_threads=1), tmp_path / "run", **QUIET)
+    assert set(result) >= {"valid", "test", "test_mirror"}
+    assert result["test"]["accuracy"] == 1.0 and result["test_mirror"]["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("model", ["segnn", "egnn", "tfn", "linear"])
+def test_nbody_smoke(tmp_path, model):
+    task = get_task("nbody")
+    result = fit(task, task.Config(model=model, **TINY_NBODY), tmp_path / "run", **QUIET)
+    assert result["epochs_run"] == 2 and np.isfinite(result["test"]["mse"])
+    assert result["num_parameters"] > 0
+
+
+def _write_reference_files(folder, split: str, systems: int, frames: int, suffix: str = "charged5_initvel1small"):
+    """Files of the reference layout: loc / vel [S, T, 3, N], charges [S, N, 1], float64 numpy."""
+    pos, vel, charges = simulate_charged_particles(systems, num_frames=frames, sample_every=10,
+                                                   generator=torch.Generator().manual_seed(len(split)))
+    np.save(folder / f"loc_{split}_{suffix}.npy", pos.permute(1, 0, 3, 2).numpy())
+    np.save(folder / f"vel_{split}_{suffix}.npy", vel.permute(1, 0, 3, 2).numpy())
+    np.save(folder / f"charges_{split}_{suffix}.npy", charges.numpy())
+    return pos, vel, charges
+
+
+def test_reference_arrays_are_loaded(tmp_path):
+    expected = {s: _write_reference_files(tmp_path, s, n, 4) for s, n in (("train", 6), ("valid", 3), ("test", 3))}
+    pos, vel, charges = load_nbody_arrays(str(tmp_path), "train")
+    torch.testing.assert_close(pos, expected["train"][0], rtol=0, atol=0)
+    torch.testing.assert_close(vel, expected["train"][1], rtol=0, atol=0)
+    torch.testing.assert_close(charges, expected["train"][2], rtol=0, atol=0)
+
+    task = get_task("nbody")
+    config = task.Config(model="linear", data_dir=str(tmp_path), num_train=4, num_valid=3, num_test=3, frame_in=1,
+                         frame_out=3, batch_size=2, epochs=1, dtype="float64", num_threads=1)
+    data = task.build_data(config)
+    assert len(data["train"]) == 4  # the first num_train systems
+    torch.testing.assert_close(data["test"].target, expected["test"][0][3], rtol=0, atol=0)
+    torch.testing.assert_close(data["valid"].vel, expected["valid"][1][1], rtol=0, atol=0)
+    fit(task, config, tmp_path / "run", **QUIET)
+
+    (tmp_path / "vel_test_charged5_initvel1small.npy").unlink()
+    with pytest.raises(MissingDataError, match="vel_test_charged5_initvel1small.npy"):
+        task.build_data(config)
