@@ -7,7 +7,7 @@ import torch
 from steertorch import gspaces
 from steertorch.group._group import float64_default
 from steertorch.kernels import ImplicitKernel
-from steertorch.nn import BasisKernel, EquivariantMLP, FieldType
+from steertorch.nn import FieldType
 from steertorch.testing import assert_equivariant
 
 GSPACES = {

@@ -7,8 +7,14 @@ representations, complex- and quaternionic-type irreps included), an optional eq
 - ``"fourier"`` (default for finite groups): :class:`FourierPointwise` (ELU) on fields holding band-limited
   functions on G, :math:`c \mapsto P\,\mathrm{ELU}(A c)`; exact for finite groups (all irreps, the grid is the
   group); for SO(2), O(2), SO(3), O(3) it is exact only on its grid (see :class:`FourierPointwise`).
-- ``"gated"`` (default for continuous groups): the same band-limited fields, each multiplied by the sigmoid of
-  its own invariant gate (:class:`GatedNonLinearity1`); exact for every element.
+- ``"quadratic"`` (default for continuous groups): :class:`FourierPointwise` with :math:`\sigma(t) = t + t^2/2`
+  on a grid exact for degree 3L: :math:`\sigma(f)` has band 2L, so its projection onto band L is exact and the
+  map is equivariant for every element (to rounding). Products create the higher frequencies that a kernel
+  needs (:math:`x \mapsto` harmonics of :math:`\hat x`).
+- ``"gated"``: ``hidden`` copies of every irrep up to the band limit, each
+  multiplied by the sigmoid of its own invariant gate (:class:`GatedNonLinearity1`); exact for every element,
+  but gating never creates an irrep its input lacks (from a vector x, only x times invariants): too poor to span
+  the kernels of higher frequencies.
 
 so that :math:`\mathrm{MLP}(\rho_{in}(g)\,v) = \rho_{out}(g)\,\mathrm{MLP}(v)` for every g. The grid modules
 work on ``[B, C, *spatial]``; a vector of features is a grid with no extent, so they are applied to
@@ -22,16 +28,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..group import Representation
 from ._field_batchnorm import GNormBatchNorm
 from ._field_linear import FieldLinear
 from ._field_nonlinearity import GatedNonLinearity1
 from ._field_type import FieldType, require_field_type
-from ._fourier_nonlinearity import FourierPointwise
+from ._fourier_nonlinearity import FourierPointwise, _is_so3_based
 
 __all__ = ["EquivariantMLP"]
 
-_ACTIVATIONS = ("auto", "fourier", "gated")
+_ACTIVATIONS = ("auto", "fourier", "quadratic", "gated")
+
+
+def _quadratic(t: torch.Tensor) -> torch.Tensor:
+    """:math:`t + t^2 / 2`: a polynomial, so a Fourier nonlinearity with it is exact on a grid of degree 3L."""
+    return t + 0.5 * t * t
 
 
 class _OnVectors(nn.Module):
@@ -47,12 +57,13 @@ class _OnVectors(nn.Module):
         return y.reshape(y.shape[0], y.shape[1])
 
 
-def _hidden_rep(gspace, band_limit: int | None) -> Representation:
-    """The field of the hidden layers: band-limited functions on G (the regular representation of a finite G)."""
-    group = gspace.fibergroup
-    if group.is_finite:
-        return group.bl_regular_representation(None)
-    return group.bl_regular_representation(band_limit)
+def _default_band_limit(in_type: FieldType, out_type: FieldType) -> int:
+    """The highest degree of an irrep of either type (at least 1): an equivariant linear map reaches only irreps
+    present in its input, so the last hidden layer must hold every irrep of the output."""
+    group = in_type.gspace.fibergroup
+    degrees = [group.irrep_degree(psi.label) for ft in (in_type, out_type) for rep in ft.representations
+               for psi in rep.irreps]
+    return max([1, *degrees])
 
 
 class EquivariantMLP(nn.Module):
@@ -61,9 +72,11 @@ class EquivariantMLP(nn.Module):
     Args:
         in_type, out_type: field types of one G-space (any representations: irreps, regular, quotient,
             induced, sums of them).
-        hidden: number of hidden fields of each hidden layer (each a band-limited function on G).
-        band_limit: band limit of the hidden fields for continuous groups (default 2); finite groups use all
-            irreps (the regular representation).
+        hidden: multiplicity of each hidden layer: fields of band-limited functions on G (``"fourier"``), or
+            copies of each irrep (``"gated"``).
+        band_limit: band limit of the hidden layers for continuous groups, default the highest irrep degree in
+            ``in_type`` and ``out_type`` (at least 1; lower, the output irreps above it would be zero); finite
+            groups use all irreps (the regular representation).
         activation: ``"auto"``, ``"fourier"`` or ``"gated"`` (see the module docstring).
         normalization: ``None`` or ``"batch"`` (:class:`GNormBatchNorm` after every hidden linear map; its
             statistics are over the rows E, so outputs then depend on the batch in training mode).
@@ -96,20 +109,27 @@ class EquivariantMLP(nn.Module):
         gspace = in_type.gspace
         group = gspace.fibergroup
         if activation == "auto":
-            activation = "fourier" if group.is_finite else "gated"
-        band = 2 if band_limit is None else band_limit
+            activation = "fourier" if group.is_finite else "quadratic"
+        band = _default_band_limit(in_type, out_type) if band_limit is None else band_limit
         d = gspace.dimensionality
         self.in_type, self.out_type = in_type, out_type
         self.activation = activation
         layers: list[nn.Module] = []
         prev = in_type
         for n in hidden:
-            if activation == "fourier":
-                act = FourierPointwise(gspace, n, None if group.is_finite else band, function="p_elu")
+            if activation in ("fourier", "quadratic"):
+                irreps = None if group.is_finite else band
+                if activation == "fourier":
+                    act = FourierPointwise(gspace, n, irreps, function="p_elu")
+                else:
+                    exact = {} if group.is_finite else (
+                        {"degree": 3 * band} if gspace.dimensionality == 3 and _is_so3_based(group) else {})
+                    act = FourierPointwise(gspace, n, irreps, function=_quadratic, **exact)
                 lin_type, act_mod, prev_next = act.in_type, act, act.out_type
             else:
-                rep = _hidden_rep(gspace, band)
-                lin_type = FieldType(gspace, [gspace.trivial_repr] * n + [rep] * n)
+                irreps = gspace.irreps() if group.is_finite else group.irreps(band)
+                gated = [psi for psi in irreps for _ in range(n)]
+                lin_type = FieldType(gspace, [gspace.trivial_repr] * len(gated) + gated)
                 act_mod = GatedNonLinearity1(lin_type)
                 prev_next = act_mod.out_type
             layers.append(FieldLinear(prev, lin_type, bias=bias))

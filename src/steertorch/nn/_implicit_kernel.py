@@ -303,3 +303,52 @@ def _place(k: torch.Tensor, blk: torch.Tensor, rows: torch.Tensor, cols: torch.T
     """``k`` with ``k[:, rows][:, :, cols] = blk`` (out of place, differentiable)."""
     k = k.index_copy(1, rows, k.index_select(1, rows).index_copy(2, cols, blk))
     return k
+
+
+class _KernelExpansion(nn.Module):
+    r"""A point kernel (:class:`ImplicitKernel`, :class:`BasisKernel`) sampled at a grid convolution's lattice
+    offsets, in the layout of the analytic expansion: ``forward()`` -> ``[1, C_out, C_in, P]``. The grid
+    convolutions use it in place of their basis expansion when given ``kernel=``; ``reset_parameters`` re-draws
+    the kernel's weights and calibrates its gain on the lattice (unit second moment of the convolution's
+    outputs)."""
+
+    def __init__(self, kernel: _SteerableKernel, in_type: FieldType, out_type: FieldType, points: torch.Tensor,
+                 groups: int) -> None:
+        super().__init__()
+        if not isinstance(kernel, _SteerableKernel):
+            raise ValueError(f"kernel must be an ImplicitKernel or a BasisKernel, got {type(kernel).__name__}")
+        if groups != 1:
+            raise ValueError(f"a kernel module needs groups=1, got groups={groups}")
+        if kernel.in_type != in_type or kernel.out_type != out_type:
+            raise ValueError(f"the kernel maps {kernel.in_type!r} -> {kernel.out_type!r}, but the convolution "
+                             f"{in_type!r} -> {out_type!r}")
+        if kernel.attributes is not None:
+            raise ValueError("a grid convolution has no edge attributes: build the kernel with attributes=None")
+        self.kernel = kernel
+        self.groups = 1
+        self.n_points = points.shape[0]
+        self.register_buffer("_points", points.to(torch.float64), persistent=False)
+
+    @property
+    def n_weights(self) -> int:
+        return sum(p.numel() for p in self.kernel.parameters())
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The kernel's first parameter (the kernel has many: see ``kernel.parameters()``)."""
+        return next(self.kernel.parameters())
+
+    def reset_parameters(self) -> None:
+        for m in self.kernel.modules():
+            if m is not self.kernel and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        if isinstance(self.kernel, BasisKernel):
+            with torch.no_grad():
+                for p in self.kernel.parameters():
+                    p.normal_()
+        self.kernel.calibrate_(self._points, reduction="sum")
+
+    def forward(self) -> torch.Tensor:
+        p = next(self.kernel.parameters())
+        k = self.kernel(self._points.to(p.dtype))  # [P, C_out, C_in]
+        return k.permute(1, 2, 0).unsqueeze(0)
