@@ -9,6 +9,7 @@
 
 from ._digits import DIGIT_TEMPLATES, digits, rotated_digits
 from ._nbody import NBodyBatch, nbody_batch, simulate_charged_particles
+from ._shapes import SHAPE_CLASSES, upright_shapes
 from ._tetris import TETRIS_SHAPES, tetris_batch, tetris_shapes
 
 __all__ = [
@@ -21,4 +22,6 @@ __all__ = [
     "digits",
     "rotated_digits",
     "DIGIT_TEMPLATES",
+    "SHAPE_CLASSES",
+    "upright_shapes",
 ]
