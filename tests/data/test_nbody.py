@@ -54,3 +54,40 @@ def test_bad_input():
         nbody_batch(2, frame_in=3, frame_out=3)
     with pytest.raises(ValueError, match="initial"):
         simulate_charged_particles(1, initial=(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.ones(1, 4, 1)))
+
+
+def _field_run(pos0, vel0, charges, external_field, **kw):
+    return simulate_charged_particles(pos0.shape[0], pos0.shape[1], initial=(pos0, vel0, charges),
+                                      num_frames=3, sample_every=20, max_force=None, external_field=external_field,
+                                      **kw)
+
+
+def test_external_field_zero_is_bit_identical_to_the_field_free_simulator():
+    for seed in (0, 1):
+        a = simulate_charged_particles(4, num_frames=3, sample_every=20, generator=torch.Generator().manual_seed(seed))
+        b = simulate_charged_particles(4, num_frames=3, sample_every=20, generator=torch.Generator().manual_seed(seed),
+                                       external_field=0.0)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_external_field_along_z_is_o2_about_z_but_not_o3_equivariant():
+    import math
+
+    g = torch.Generator().manual_seed(3)
+    pos0 = torch.randn(3, 5, 3, dtype=DT, generator=g)
+    vel0 = 0.5 * torch.randn(3, 5, 3, dtype=DT, generator=g)
+    charges = (torch.randint(0, 2, (3, 5, 1), generator=g) * 2 - 1).to(DT)
+    pos, vel, _ = _field_run(pos0, vel0, charges, 2.0)
+    free, _, _ = _field_run(pos0, vel0, charges, 0.0)
+    assert (pos - free).abs().max() > 1e-3  # the field acts
+    c, s = math.cos(0.7), math.sin(0.7)
+    rot_z = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=DT)
+    mirror_xz = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=DT))  # a plane containing z
+    t = torch.randn(3, dtype=DT, generator=g)
+    for m in (rot_z, mirror_xz, rot_z @ mirror_xz):
+        p2, v2, _ = _field_run(pos0 @ m.T + t, vel0 @ m.T, charges, 2.0)
+        assert (p2 - (pos @ m.T + t)).abs().max() < 1e-10
+        assert (v2 - vel @ m.T).abs().max() < 1e-10
+    for m in (rand_matrix(dtype=DT, generator=g), torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=DT))):
+        p2, _, _ = _field_run(pos0 @ m.T, vel0 @ m.T, charges, 2.0)
+        assert (p2 - pos @ m.T).abs().max() > 1e-4  # not O(3): tilting z or flipping it changes the dynamics

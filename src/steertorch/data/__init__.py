@@ -13,6 +13,7 @@ from ._image_digits import ROTATED_MNIST_FILES, load_rotated_mnist, sklearn_digi
 from ._nbody import NBodyBatch, load_nbody_arrays, nbody_batch, nbody_graph, simulate_charged_particles
 from ._potential import PotentialFrames, default_cache_dir, emt_md_frames
 from ._qm9 import HARTREE_TO_EV, QM9, QM9_ATOMREF, QM9_PROPERTIES, QM9_UNITS, load_qm9, qm9_split
+from ._shapes import SHAPE_CLASSES, upright_shapes
 from ._tetris import TETRIS_SHAPES, tetris_batch, tetris_shapes
 
 __all__ = [
@@ -40,4 +41,6 @@ __all__ = [
     "PotentialFrames",
     "emt_md_frames",
     "default_cache_dir",
+    "SHAPE_CLASSES",
+    "upright_shapes",
 ]

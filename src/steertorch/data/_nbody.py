@@ -44,8 +44,8 @@ def simulate_charged_particles(num_systems: int, num_particles: int = 5, num_fra
                                sample_every: int = 100, dt: float = 1e-3, loc_std: float = 1.0,
                                vel_norm: float = 0.5, max_force: float | None = 100.0,
                                generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
-                               initial: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                               initial: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                               external_field: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Trajectories of charged particles (see the module docstring for the dynamics).
 
     Args:
@@ -57,6 +57,10 @@ def simulate_charged_particles(num_systems: int, num_particles: int = 5, num_fra
         max_force: clip of each force component (``None``: no clipping, exactly E(3)-equivariant dynamics).
         generator, dtype: random source and floating point type.
         initial: ``(pos [S, N, 3], vel [S, N, 3], charges [S, N, 1])`` instead of random ones.
+        external_field: :math:`E_z` of a uniform external field :math:`E = (0, 0, E_z)`, adding the force
+            :math:`q_i E` (not clipped) to every particle: the symmetry drops from O(3) to O(2) about z
+            (rotations about z and mirrors through planes containing z; Zhdanov et al. 2023). 0 (default): the
+            field-free system, bit-identical to the simulation without this argument.
 
     Returns:
         ``(pos [T, S, N, 3], vel [T, S, N, 3], charges [S, N, 1])``.
@@ -82,15 +86,23 @@ def simulate_charged_particles(num_systems: int, num_particles: int = 5, num_fra
                              f"[{num_systems}, {num_particles}, 3] and charges [{num_systems}, {num_particles}, 1], "
                              f"got {[list(t.shape) for t in initial]}")
     qq = charges * charges.transpose(-1, -2)  # [S, N, N]
+    external = None
+    if external_field != 0:
+        external = charges * torch.tensor([0.0, 0.0, float(external_field)], dtype=dtype, device=charges.device)
+
+    def _total(p: torch.Tensor) -> torch.Tensor:
+        f = _forces(p, qq, max_force)
+        return f if external is None else f + external
+
     out_pos, out_vel = [], []
-    vel = vel + dt * _forces(pos, qq, max_force)
+    vel = vel + dt * _total(pos)
     for _ in range(num_frames):
         for step in range(sample_every):
             pos = pos + dt * vel
             if step == sample_every - 1:  # stored after the drift, before the kick (the reference's convention)
                 out_pos.append(pos)
                 out_vel.append(vel)
-            vel = vel + dt * _forces(pos, qq, max_force)
+            vel = vel + dt * _total(pos)
     return torch.stack(out_pos), torch.stack(out_vel), charges
 
 

@@ -11,6 +11,7 @@ tensor([1., 1., 0.])
 from ._batch import Graph
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
 from ._egnn import EGNNLayer
+from ._field_point_conv import FieldPointConv
 from ._knn import knn_graph
 from ._point_conv import PointConv, TFNLayer, gate_irreps
 from ._pyg import from_pyg, to_pyg
@@ -52,4 +53,5 @@ __all__ = [
     "segnn_attributes",
     "segnn_node_attributes",
     "EGNNLayer",
+    "FieldPointConv",
 ]

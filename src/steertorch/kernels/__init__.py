@@ -17,4 +17,15 @@ __all__ = [
     "grid_points",
     "harmonics",
     "restricted_harmonics",
+    "ImplicitKernel",
 ]
+
+
+def __getattr__(name: str):
+    # ImplicitKernel is built from nn modules (an equivariant MLP), so it lives in steertorch.nn; it is also
+    # reachable here, imported on first access (kernels itself imports nothing from nn)
+    if name == "ImplicitKernel":
+        from ..nn._implicit_kernel import ImplicitKernel
+
+        return ImplicitKernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

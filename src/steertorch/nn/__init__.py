@@ -13,6 +13,7 @@ from ._activation import Activation
 from ._batchnorm import BatchNorm
 from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
 from ._dropout import Dropout
+from ._equivariant_mlp import EquivariantMLP
 from ._extract import Extract, ExtractIr
 from ._fc import FullyConnectedNet
 from ._field_avg_pooling import (
@@ -38,6 +39,7 @@ from ._fourier_nonlinearity import (
 )
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
+from ._implicit_kernel import BasisKernel, ImplicitKernel
 from ._norm_activation import NormActivation
 from ._s2_activation import S2Activation
 from ._so3_activation import SO3Activation, so3_irreps
@@ -97,4 +99,7 @@ __all__ = [
     "FieldDropout",
     "PointwiseDropout",
     "IdentityModule",
+    "EquivariantMLP",
+    "ImplicitKernel",
+    "BasisKernel",
 ]

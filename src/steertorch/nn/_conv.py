@@ -363,7 +363,7 @@ class _RdConv(ExactConstants):
                  padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, initialize: bool = True,
-                 output_padding: int | Sequence[int] = 0) -> None:
+                 output_padding: int | Sequence[int] = 0, kernel: nn.Module | None = None) -> None:
         super().__init__()
         d = self._d
         _check_type_pair(in_type, out_type)
@@ -411,7 +411,12 @@ class _RdConv(ExactConstants):
             return kernel_basis(gspace, rep_i, rep_o, radii, sig_t, frequency_cutoff=cutoff)
 
         points = grid_points(self.kernel_size, d, self.dilation, dtype=torch.float64)
-        self.expansion = _BasisExpansion(in_g, out_g, points, basis_fn, groups)
+        if kernel is not None:  # a kernel module (ImplicitKernel, BasisKernel) sampled at the lattice offsets
+            from ._implicit_kernel import _KernelExpansion
+
+            self.expansion = _KernelExpansion(kernel, in_g, out_g, points, groups)
+        else:
+            self.expansion = _BasisExpansion(in_g, out_g, points, basis_fn, groups)
         _register_invariant_bias(self, out_type, bias)
         if initialize:
             self.expansion.reset_parameters()
@@ -512,6 +517,9 @@ class R2Conv(_RdConv):
             callable ``r -> J_max``.
         initialize: He-like initialisation (unit expected second moment of every output channel for i.i.d.
             unit inputs); otherwise weights start at zero.
+        kernel: a kernel module in place of the basis expansion: an :class:`~steertorch.nn.ImplicitKernel` (or
+            :class:`~steertorch.nn.BasisKernel`) of the same types, sampled at the lattice offsets (grid units);
+            ``initialize`` then re-draws its weights and calibrates its gain on the lattice. Needs ``groups=1``.
 
     Takes and returns plain tensors ``[B, C, H, W]`` of the weights' dtype (another dtype raises ``ValueError``).
     The kernel is expanded from the weights on every call; :meth:`export` gives a plain ``Conv2d`` for
@@ -537,9 +545,10 @@ class R2Conv(_RdConv):
                  stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+                 rings: Sequence[float] | None = None, initialize: bool = True,
+                 kernel: nn.Module | None = None) -> None:
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
-                         sigma, frequencies_cutoff, rings, initialize)
+                         sigma, frequencies_cutoff, rings, initialize, kernel=kernel)
 
 
 class R3Conv(_RdConv):
@@ -561,9 +570,10 @@ class R3Conv(_RdConv):
                  stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+                 rings: Sequence[float] | None = None, initialize: bool = True,
+                 kernel: nn.Module | None = None) -> None:
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
-                         sigma, frequencies_cutoff, rings, initialize)
+                         sigma, frequencies_cutoff, rings, initialize, kernel=kernel)
 
 
 class R2ConvTransposed(_RdConv):
