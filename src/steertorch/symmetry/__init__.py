@@ -1,0 +1,17 @@
+"""Symmetry tools: point groups of structures, selection rules, symmetry breaking, geometry <-> features.
+
+Built on :mod:`steertorch.group` (the point groups) and :mod:`steertorch.o3` (irreps, harmonics).
+See ``docs/symmetry.md``.
+"""
+
+from ._classify import classify_elements
+from ._point_group import PointGroupResult, point_group
+from ._standard import standard_elements, standard_point_group
+
+__all__ = [
+    "point_group",
+    "PointGroupResult",
+    "classify_elements",
+    "standard_point_group",
+    "standard_elements",
+]
