@@ -6,12 +6,15 @@ See ``docs/symmetry.md``.
 
 from ._classify import classify_elements
 from ._point_group import PointGroupResult, point_group
+from ._selection import group_elements, invariant_basis
 from ._standard import standard_elements, standard_point_group
 
 __all__ = [
     "point_group",
     "PointGroupResult",
     "classify_elements",
+    "invariant_basis",
+    "group_elements",
     "standard_point_group",
     "standard_elements",
 ]

@@ -39,7 +39,7 @@ class PointGroupResult:
     ``frame`` is the rotation to the group's standard frame (principal axis along z, see
     :func:`~steertorch.symmetry.standard_point_group`): ``frame @ elements @ frame.T`` are the matrices
     of ``group``. For the infinite groups (``Cinfv``, ``Dinfh``, ``Kh``) ``elements`` are those of a
-    finite subgroup (``C12v``, ``D12h``, ``Oh``) that has the same invariants up to degree l = 11 (l = 3
+    finite subgroup (``C12v``, ``D12h``, ``Ih``) that has the same invariants up to degree l = 11 (l = 5
     for ``Kh``).
     """
 
@@ -174,7 +174,7 @@ def point_group(pos: torch.Tensor, species: torch.Tensor | None = None, tol: flo
         v = v_t.to(torch.float64).cpu().numpy()
     center = p.mean(0).cpu()
     if np.linalg.norm(x, axis=-1).max() <= tol and (v is None or np.abs(v).max() <= tol):
-        return PointGroupResult("Kh", standard_elements("Oh"), torch.eye(3, dtype=torch.float64), center)
+        return PointGroupResult("Kh", standard_elements("Ih"), torch.eye(3, dtype=torch.float64), center)
     _, _, vh = np.linalg.svd(x if v is None else np.concatenate([x, v]))
     d = vh[0]
     extra = [] if v is None else [v]
