@@ -4,6 +4,7 @@ Built on :mod:`steertorch.group` (the point groups) and :mod:`steertorch.o3` (ir
 See ``docs/symmetry.md``.
 """
 
+from ._breaking import SymmetryBreakingResult, break_symmetry
 from ._classify import classify_elements
 from ._point_group import PointGroupResult, point_group
 from ._selection import group_elements, invariant_basis
@@ -15,6 +16,8 @@ __all__ = [
     "classify_elements",
     "invariant_basis",
     "group_elements",
+    "break_symmetry",
+    "SymmetryBreakingResult",
     "standard_point_group",
     "standard_elements",
 ]
