@@ -1,4 +1,7 @@
-"""Draw the pictures of docs/symmetry.md (needs matplotlib): ``PYTHONPATH=src python3 docs/images/make_symmetry_images.py``."""
+"""Draw the pictures of docs/symmetry.md (needs matplotlib).
+
+Run from the repository root: ``PYTHONPATH=src python3 docs/images/make_symmetry_images.py``.
+"""
 
 from pathlib import Path
 

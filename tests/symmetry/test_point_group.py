@@ -88,3 +88,10 @@ def test_standard_frame_of_water_puts_the_c2_axis_on_z():
 def test_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         point_group(**bad)
+
+
+def test_species_are_matched_for_every_atom():
+    # the mirror y -> -y fixes X and Y (the reference atoms) but swaps A and B: no symmetry with species
+    pos = torch.tensor([[0.0, 0.0, 2.0], [2.0, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, -0.5, 0.0]], dtype=torch.float64)
+    assert point_group(pos, torch.tensor([1, 2, 3, 4])).name == "C1"
+    assert point_group(pos, torch.tensor([1, 2, 3, 3])).name == "Cs"
