@@ -84,7 +84,7 @@ def decode_points(signals: torch.Tensor, counts: list[int], lmax: int, res: int 
                 raise ValueError(f"channel {c}: found {len(peaks.values)} peaks, {k} asked")
             u = _refine(st, signal.detach(), peaks.directions[:k].to(signal.dtype))
         points.append(u * st.signal_xyz(signal.detach(), u)[:, None])
-        channels.append(torch.full((k,), c, dtype=torch.long))
+        channels.append(torch.full((k,), c, dtype=torch.long, device=signals.device))
     if not points:
-        return signals.new_zeros(0, 3), torch.zeros(0, dtype=torch.long)
+        return signals.new_zeros(0, 3), torch.zeros(0, dtype=torch.long, device=signals.device)
     return torch.cat(points), torch.cat(channels)
