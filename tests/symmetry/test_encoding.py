@@ -53,11 +53,15 @@ def test_bad_input():
 
 def _shapes(n, seed):
     """Three atoms of species 0 at random directions and radii in [1, 2], and species 1 at the same directions
-    and half the radii: the two channels are proportional, which a latent of multiplicity 1 can hold."""
+    and half the radii: the two channels are proportional, which a latent of multiplicity 1 can hold. Directions
+    at least 45 degrees apart: closer peaks merge at lmax = 8 (the stated limit of the peak-finding decoder)."""
     g = torch.Generator().manual_seed(seed)
     out = []
-    for _ in range(n):
+    while len(out) < n:
         p = torch.randn(3, 3, generator=g, dtype=torch.float64)
+        u = p / p.norm(dim=-1, keepdim=True)
+        if (u @ u.T - 2 * torch.eye(3)).max() > 0.7071:
+            continue
         p = p / p.norm(dim=-1, keepdim=True) * (1 + torch.rand(3, 1, generator=g, dtype=torch.float64))
         out.append(torch.cat([p, 0.5 * p]))
     return out, torch.tensor([0, 0, 0, 1, 1, 1])
@@ -75,7 +79,7 @@ def test_autoencoder_round_trip_and_equivariant_latent():
         loss.backward()
         opt.step()
     assert ae.loss(data) < 1e-4
-    test, _ = _shapes(2, seed=1)
+    test, _ = _shapes(4, seed=1)
     for pos in test:
         z = ae.encode(pos, species)
         back, ch = ae.decode(z, [3, 3])
