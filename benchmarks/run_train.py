@@ -60,7 +60,7 @@ def main() -> None:
             n = min(config.batch_size, len(train))
             batch = _move(task.make_batch(train, torch.arange(n)), torch.device("cpu"), dtype)
 
-            def step() -> None:
+            def step(task=task, model=model, batch=batch, config=config, opt=opt) -> None:
                 loss, _ = task.loss(model, batch, config)
                 opt.zero_grad()
                 loss.backward()
