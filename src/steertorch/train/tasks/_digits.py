@@ -173,8 +173,10 @@ class DigitsTask(Task):
     published = ("rotated MNIST test error: CNN ~5%, P4CNN (C4 G-CNN) 2.28% (Cohen & Welling 2016), "
                  "C16 / D16 steerable CNNs 0.7-0.8% (Weiler & Cesa 2019)")
     Config = DigitsConfig
-    select_metric = "accuracy"
-    select_mode = "max"
+    # validation loss, not accuracy: upright validation accuracy saturates at 1 within a few epochs, and the
+    # first epoch reaching it would be kept
+    select_metric = "loss"
+    select_mode = "min"
 
     def _images(self, config: DigitsConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """``{"train", "valid", "test"}`` upright (or, for mnist_rot, as given) images and labels."""
