@@ -171,6 +171,7 @@ class ImplicitKernel(_SteerableKernel):
     >>> import torch
     >>> from steertorch.gspaces import flipRot2dOnR2
     >>> from steertorch.nn import FieldType
+    >>> _ = torch.manual_seed(0)
     >>> gs = flipRot2dOnR2(-1)
     >>> k = ImplicitKernel(gs, FieldType(gs, [gs.irrep(1, 1)]), FieldType(gs, [gs.trivial_repr, gs.irrep(1, 2)]),
     ...                    hidden=[8])
@@ -180,7 +181,7 @@ class ImplicitKernel(_SteerableKernel):
     >>> g = gs.fibergroup.sample(1, dtype=torch.float32)[0]
     >>> rho_in, rho_out = k.in_type.representation(g).float(), k.out_type.representation(g).float()
     >>> m = gs.basespace_action(g).float()
-    >>> bool(torch.allclose(k(x @ m.T), rho_out @ k(x) @ rho_in.T, atol=1e-5))
+    >>> bool(torch.allclose(k(x @ m.T), rho_out @ k(x) @ rho_in.T, atol=1e-4))  # float32 rounding
     True
     """
 
