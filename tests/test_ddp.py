@@ -13,7 +13,6 @@ no module owns a zero-size parameter or a parameter that no output depends on.
 from __future__ import annotations
 
 import datetime
-import gc
 import inspect
 import json
 import os
@@ -121,15 +120,10 @@ def _worker(rank: int, world: int, port: int, names: list[str], result_file: str
             dist.all_gather(gathered, flat)
             results[name] = {"diff": float((gathered[0] - gathered[1]).abs().max()),
                              "moved": float((flat - start).abs().max())}
-        dist.barrier()  # neither rank tears the group down while the other still uses it
     finally:
         if rank == 0:
             with open(result_file, "w") as f:
                 json.dump(results, f)
-        # release the last wrapper (it holds the process group) before the group is destroyed, not at exit (hardening:
-        # rank 0 was seen to abort intermittently, "terminate called without an active exception", in full-suite runs)
-        ddp = opt = module = None
-        gc.collect()
         dist.destroy_process_group()
 
 
