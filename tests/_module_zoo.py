@@ -3,7 +3,8 @@
 Shared by the DDP, gradient-coverage and empty-input tests. ``Case.inputs(n, dtype)`` gives ``(args, kwargs)`` for
 ``n`` rows (points, nodes, samples, or grid batch); ``Case.outputs(module, n, dtype)`` runs the module and returns its
 float outputs as a list (tuple outputs such as EGNN's ``(h, pos)`` flattened). ``edges=False`` graphs have nodes and no
-edges.
+edges. Tag ``"zero gradient at init"``: every output is a zero-initialised bias (a point convolution on a graph
+without edges), so the loss ``sum(out^2)`` has a zero gradient and training does not move the parameters.
 """
 
 from __future__ import annotations
@@ -230,6 +231,75 @@ def _model_cases() -> list[Case]:
     return out
 
 
+def _implicit_cases() -> list[Case]:
+    """EquivariantMLP, the kernel modules (ImplicitKernel, BasisKernel), FieldPointConv and the shape autoencoder:
+    rows are samples, relative positions, nodes or shapes."""
+    from steertorch import nn as snn
+    from steertorch.graph import FieldPointConv
+    from steertorch.gspaces import conicalOnR3, flipRot2dOnR2, rot2dOnR2
+    from steertorch.nn import FieldType
+    from steertorch.symmetry import ShapeAutoencoder
+
+    c4, d4, so2, o2z = rot2dOnR2(4), flipRot2dOnR2(4), rot2dOnR2(-1), conicalOnR3(-1)
+
+    def t(gs, reprs) -> FieldType:
+        return FieldType(gs, reprs)
+
+    def with_attr(d: int, a: int) -> Callable[[int, torch.dtype], tuple[tuple, dict]]:
+        return lambda n, dt: ((torch.randn(n, d, dtype=dt), torch.randn(n, a, dtype=dt)), {})
+
+    def point_conv_inputs(c: int, d: int, edges: bool, a: int = 0) -> Callable[[int, torch.dtype], tuple[tuple, dict]]:
+        def make(n: int, dt: torch.dtype) -> tuple[tuple, dict]:
+            ei = full_graph(n, edges)
+            attr = (torch.randn(ei.shape[1], a, dtype=dt),) if a else ()
+            return (torch.randn(n, c, dtype=dt), torch.randn(n, d, dtype=dt), ei, *attr), {}
+        return make
+
+    def implicit_point_conv() -> nn.Module:
+        t_in, t_out = t(o2z, [o2z.trivial_repr, o2z.basespace_repr]), t(o2z, [o2z.basespace_repr, o2z.trivial_repr])
+        attr = t(o2z, [o2z.trivial_repr, o2z.basespace_repr])
+        return FieldPointConv(t_in, t_out, kernel=snn.ImplicitKernel(o2z, t_in, t_out, hidden=[2], attributes=attr,
+                                                                     r_max=2.0))
+
+    def implicit_r2conv() -> nn.Module:
+        t_in, t_out = t(d4, [d4.trivial_repr]), t(d4, [d4.regular_repr])
+        return snn.R2Conv(t_in, t_out, 3, padding=1, kernel=snn.ImplicitKernel(d4, t_in, t_out, hidden=[2],
+                                                                                r_max=2.0))
+
+    out = [
+        Case("nn.EquivariantMLP", lambda: snn.EquivariantMLP(t(c4, [c4.irrep(1)]), t(c4, [c4.trivial_repr,
+                                                                                          c4.regular_repr]),
+                                                             hidden=[2]), _rows(2), "irreps"),
+        Case("nn.EquivariantMLP(gated, batch norm)", lambda: snn.EquivariantMLP(
+            t(so2, [so2.trivial_repr, so2.irrep(1)]), t(so2, [so2.irrep(1), so2.irrep(2)]), hidden=[2],
+            activation="gated", normalization="batch"), _rows(3), "irreps"),
+        Case("nn.EquivariantMLP(quadratic)", lambda: snn.EquivariantMLP(t(so2, [so2.irrep(1)]), t(so2, [so2.irrep(1)]),
+                                                                        hidden=[2, 2]), _rows(2), "irreps"),
+        Case("nn.ImplicitKernel(attributes)", lambda: snn.ImplicitKernel(
+            d4, t(d4, [d4.regular_repr]), t(d4, [d4.trivial_repr, d4.irrep(1, 1)]), hidden=[2], attributes=2,
+            r_max=2.0), with_attr(2, 2), "irreps"),
+        Case("nn.BasisKernel", lambda: snn.BasisKernel(t(so2, [so2.trivial_repr, so2.irrep(1)]),
+                                                       t(so2, [so2.irrep(1), so2.irrep(2)])), _rows(2), "irreps"),
+        # the ring at r = 0 has band limit 0: no kernel maps a scalar to a vector (an empty weight)
+        Case("nn.BasisKernel(a pair without kernels)", lambda: snn.BasisKernel(
+            t(c4, [c4.trivial_repr, c4.irrep(1)]), t(c4, [c4.irrep(1)]), radii=[0.0], sigma=0.6), _rows(2), "irreps"),
+        Case("nn.R2Conv(implicit kernel)", implicit_r2conv, _grid(1), "grid"),
+        Case("symmetry.ShapeAutoencoder", lambda: ShapeAutoencoder(lmax=2, n_species=2, latent_multiplicity=2),
+             lambda n, dt: ((torch.randn(n, 2, 9, dtype=dt),), {}), "irreps"),
+    ]
+    for edges in (True, False):
+        suffix = "" if edges else "(no edges)"
+        tags = set() if edges else {"zero gradient at init"}
+        out += [
+            Case(f"graph.FieldPointConv{suffix}", lambda: FieldPointConv(
+                t(so2, [so2.trivial_repr, so2.irrep(1)]), t(so2, [so2.irrep(1), so2.trivial_repr]), r_max=2.0),
+                point_conv_inputs(3, 2, edges), "graph", edges, tags),
+            Case(f"graph.FieldPointConv(implicit, attributes){suffix}", implicit_point_conv,
+                 point_conv_inputs(4, 3, edges, a=4), "graph", edges, tags),
+        ]
+    return out
+
+
 def _grid_cases() -> list[Case]:
     from steertorch import nn as snn
     from steertorch.gspaces import flipRot2dOnR2, rot2dOnR2, rot3dOnR3
@@ -321,7 +391,7 @@ _CACHE: list[Case] = []
 def cases() -> list[Case]:
     """All cases (built lazily, once)."""
     if not _CACHE:
-        _CACHE.extend(_irreps_cases() + _graph_cases() + _model_cases() + _grid_cases())
+        _CACHE.extend(_irreps_cases() + _graph_cases() + _model_cases() + _grid_cases() + _implicit_cases())
     return _CACHE
 
 

@@ -13,16 +13,26 @@ import pytest
 import torch
 from _equivariance_helpers import default_dtype
 
-from steertorch.graph import EGNNLayer, PointConv, RadialEmbedding, SEGNNLayer, spherical_edge_attributes
-from steertorch.gspaces import flipRot2dOnR2, rot2dOnR2, rot3dOnR3
+from steertorch.graph import (
+    EGNNLayer,
+    FieldPointConv,
+    PointConv,
+    RadialEmbedding,
+    SEGNNLayer,
+    spherical_edge_attributes,
+)
+from steertorch.gspaces import conicalOnR3, flipRot2dOnR2, rot2dOnR2, rot3dOnR3
 from steertorch.models import EGNN, SEGNN, TensorFieldNetwork
 from steertorch.nn import (
+    BasisKernel,
+    EquivariantMLP,
     FieldLinear,
     FieldType,
     FourierELU,
     Gate,
     GNormBatchNorm,
     GroupConv2d,
+    ImplicitKernel,
     LiftingConv2d,
     R2Conv,
     R3Conv,
@@ -30,6 +40,7 @@ from steertorch.nn import (
     SO3Activation,
 )
 from steertorch.o3 import FullyConnectedTensorProduct, Irreps, Linear, ReducedTensorProducts
+from steertorch.symmetry import ShapeAutoencoder
 
 F32, F64 = torch.float32, torch.float64
 
@@ -60,6 +71,12 @@ def _cases():
     irreps = Irreps("3x0e + 2x1o + 1x2e")
     feats = irreps.randn(6, -1, dtype=F64, generator=g)
     sh = spherical_edge_attributes(torch.randn(6, 3, dtype=F64, generator=g), 2)
+    so2, o2z = rot2dOnR2(-1), conicalOnR3(-1)
+    so2_in, so2_out = FieldType(so2, [so2.irrep(1)]), FieldType(so2, [so2.trivial_repr, so2.irrep(2)])
+    o2z_in = FieldType(o2z, [o2z.trivial_repr, o2z.basespace_repr])
+    o2z_attr = FieldType(o2z, [o2z.basespace_repr])
+    x_o2z = torch.randn(6, o2z_in.size, dtype=F64, generator=g)
+    attr = torch.randn(ei.shape[1], 3, dtype=F64, generator=g)
     return {
         "FullyConnectedTensorProduct": (lambda: FullyConnectedTensorProduct(irreps, "0e + 1o + 2e", irreps),
                                         (feats, sh)),
@@ -86,6 +103,17 @@ def _cases():
         "GNormBatchNorm": (lambda: GNormBatchNorm(mixed), (torch.randn(2, mixed.size, 7, 7, dtype=F64,
                                                                         generator=g),)),
         "FourierELU": (lambda: FourierELU(flipRot2dOnR2(-1), 2, 2, N=9), (None,)),
+        "EquivariantMLP": (lambda: EquivariantMLP(so2_in, so2_out, hidden=[3]), (x4[:, :2],)),
+        "ImplicitKernel": (lambda: ImplicitKernel(o2z, o2z_in, o2z_in, hidden=[2], attributes=o2z_attr, r_max=2.0),
+                           (pos, x4[:, :3])),
+        "BasisKernel": (lambda: BasisKernel(vec, FieldType(so3, [so3.irrep(1)]), r_max=2.0), (pos,)),
+        "FieldPointConv": (lambda: FieldPointConv(FieldType(so3, [so3.irrep(0)] * 4), vec, r_max=2.5), (x4, pos, ei)),
+        "FieldPointConv(implicit kernel)": (lambda: FieldPointConv(o2z_in, o2z_in, kernel=ImplicitKernel(
+            o2z, o2z_in, o2z_in, hidden=[2], attributes=o2z_attr, r_max=2.5)), (x_o2z, pos, ei, attr)),
+        "R2Conv(implicit kernel)": (lambda: R2Conv(reg, mixed, 3, padding=1, kernel=ImplicitKernel(
+            c4, reg, mixed, hidden=[2], r_max=2.0)), (img,)),
+        "ShapeAutoencoder": (lambda: ShapeAutoencoder(lmax=3, n_species=2, latent_multiplicity=2),
+                             (torch.randn(3, 2, 16, dtype=F64, generator=g),)),
     }
 
 
@@ -124,13 +152,20 @@ def test_float32_build_then_double_is_float64_accurate(name):
         assert not b.is_floating_point() or b.dtype == F64
 
 
+def _is_state(buffer_name):
+    """Buffers that are state computed from data or from the random initial weights, not constants with float64
+    masters: batch norm running statistics, the calibrated ``gain`` of the kernel modules (a ``.float()`` rounds
+    them, as it rounds the weights)."""
+    return "running" in buffer_name or buffer_name.split(".")[-1] == "gain"
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_round_trip_through_float32_keeps_float64_constants(name):
     m64 = _build(name, F64)
     ref = {k: v.clone() for k, v in m64.named_buffers() if v.is_floating_point()}
     m64.float().double()
     for k, v in m64.named_buffers():
-        if k in ref and "running" not in k:
+        if k in ref and not _is_state(k):
             assert torch.equal(v, ref[k]), k
 
 
@@ -178,6 +213,17 @@ def test_graph_layer_names_the_wrong_input():
     h, pos, ei = _args("EGNNLayer", m, F32)
     with pytest.raises(ValueError, match=r"EGNNLayer: pos has dtype torch.float64"):
         m(h, pos.double(), ei)
+
+
+def test_point_conv_and_kernel_name_the_wrong_input():
+    conv = _build("FieldPointConv(implicit kernel)", F32)
+    x, pos, ei, attr = _args("FieldPointConv(implicit kernel)", conv, F32)
+    with pytest.raises(ValueError, match=r"FieldPointConv: edge_attr has dtype torch.float64"):
+        conv(x, pos, ei, attr.double())
+    with pytest.raises(ValueError, match=r"ImplicitKernel: attributes has dtype torch.float64"):
+        conv.kernel(pos[:3], attr[:3].double())
+    with pytest.raises(ValueError, match=r"ImplicitKernel: positions x has dtype torch.int64"):
+        conv.kernel(pos[:3].long(), attr[:3])
 
 
 def test_persistent_constants_are_not_rounded_by_a_float32_checkpoint():

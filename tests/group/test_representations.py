@@ -215,3 +215,18 @@ def test_representation_bad_input():
         cyclic_group(8).quotient_representation("C3")
     with pytest.raises(ValueError, match="is not a subgroup"):
         dihedral_group(4).quotient_representation("C8")
+
+
+def test_representations_pickle_and_deep_copy(group):
+    """Irreps evaluate through closures, which pickle cannot store: an irrep pickles as its group and label (and is
+    the group's own irrep again when loaded), a representation as its irreps, change of basis and name."""
+    import copy
+    import pickle
+
+    psi = group.irreps()[-1] if group.is_finite else group.irreps(1)[-1]
+    rho = psi.tensor(psi) + group.trivial_representation
+    g = _elements(group, 4)
+    assert pickle.loads(pickle.dumps(psi)) is psi
+    for twin in (pickle.loads(pickle.dumps(rho)), copy.deepcopy(rho)):
+        assert twin == rho and twin.name == rho.name
+        assert torch.equal(twin(g), rho(g))

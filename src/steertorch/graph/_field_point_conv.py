@@ -19,8 +19,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from .._dtype import ExactConstants, check_input_dtype, module_dtype
 from ..nn import BasisKernel, FieldType, ImplicitKernel
 from ..nn._conv import _register_invariant_bias
 from ..nn._implicit_kernel import _SteerableKernel
@@ -32,7 +32,7 @@ __all__ = ["FieldPointConv"]
 _NORMALIZATIONS = ("sqrt_degree", "degree", "none")
 
 
-class FieldPointConv(nn.Module):
+class FieldPointConv(ExactConstants):
     r"""Point convolution between field types (see the module docstring).
 
     Args:
@@ -99,6 +99,9 @@ class FieldPointConv(nn.Module):
         if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_index.is_floating_point():
             raise ValueError(f"FieldPointConv: expected an integer edge_index [2, E], got {edge_index.dtype} "
                              f"{list(edge_index.shape)}")
+        dtype = module_dtype(self)
+        for what, t in (("input x", x), ("pos", pos), ("edge_attr", edge_attr), ("edge_vec", edge_vec)):
+            check_input_dtype("FieldPointConv", what, t, dtype)
         n = x.shape[0]
         src, dst = edge_index[0], edge_index[1]
         if edge_vec is None:
@@ -113,7 +116,7 @@ class FieldPointConv(nn.Module):
         else:
             out = out / math.sqrt(self.normalization)
         if self.bias is not None:
-            out = out + (self._bias_expansion.to(out.dtype) @ self.bias.to(out.dtype))[None, :]
+            out = out + (self._bias_expansion @ self.bias)[None, :]
         return out
 
     def extra_repr(self) -> str:

@@ -74,6 +74,11 @@ class IrreducibleRepresentation(Representation):
         self.irreps = [self]
         self.change_of_basis = None
 
+    def __reduce__(self):
+        # the evaluation function is a closure, which pickle cannot store: an irrep is stored as its group and label,
+        # and is the group's irrep of that label again when loaded (every irrep is built by its group's irrep())
+        return (_group_irrep, (self.group, self.label))
+
     @property
     def endomorphism_dim(self) -> int:
         """Dimension of the endomorphism algebra: 1 (real), 2 (complex) or 4 (quaternionic) type."""
@@ -97,3 +102,7 @@ class IrreducibleRepresentation(Representation):
 
     def __hash__(self) -> int:
         return hash((self.group, self.label))
+
+
+def _group_irrep(group: Group, label: Hashable) -> IrreducibleRepresentation:
+    return group.irrep(label)

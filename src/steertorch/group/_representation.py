@@ -188,6 +188,11 @@ class Representation:
     def __repr__(self) -> str:
         return f"{self.group.name}|[{self.name}]:{self.size}"
 
+    def __reduce__(self):
+        # pickle / deepcopy: the irreps (each stored as its group and label, see IrreducibleRepresentation), the
+        # change of basis and the name
+        return (Representation, (self.irreps, self.change_of_basis, self.name))
+
 
 def directsum(*reps: Representation, name: str | None = None) -> Representation:
     r"""The direct sum :math:`\rho_1 \oplus \rho_2 \oplus \dots` (block diagonal).

@@ -248,7 +248,8 @@ def _ring_sample(coeffs: torch.Tensor, ring_idx: torch.Tensor, ang_idx: torch.Te
     n_pts = y.shape[0]
     if ring_idx.numel() == 0:
         return y.new_zeros(0, coeffs.shape[1], n_pts)
-    ang = (coeffs.reshape(-1, coeffs.shape[-1]) @ y.T).reshape(coeffs.shape[0], -1, n_pts)  # [n_ang, X, P]
+    x = math.prod(coeffs.shape[1:-1])  # (not -1: ambiguous for 0 points)
+    ang = (coeffs.reshape(-1, coeffs.shape[-1]) @ y.T).reshape(coeffs.shape[0], x, n_pts)  # [n_ang, X, P]
     return ang.index_select(0, ang_idx) * radial.index_select(0, ring_idx)[:, None, :]
 
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._dtype import check_input_dtype, module_dtype
 from ._field_batchnorm import GNormBatchNorm
 from ._field_linear import FieldLinear
 from ._field_nonlinearity import GatedNonLinearity1
@@ -145,6 +146,7 @@ class EquivariantMLP(nn.Module):
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"EquivariantMLP: expected a tensor [E, {self.in_type.size}] of type {self.in_type!r}, "
                              f"got {shape}")
+        check_input_dtype("EquivariantMLP", "input x", x, module_dtype(self))
         return self.layers(x)
 
     def extra_repr(self) -> str:

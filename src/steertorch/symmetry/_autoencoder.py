@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from .._dtype import check_input_dtype
 from ..o3 import Irreps
 from ._encoding import decode_points, encode_points
 
@@ -33,7 +34,9 @@ class ShapeAutoencoder(torch.nn.Module):
     ``m x 0e + m x 1o + m x 2e + ...`` up to ``lmax`` (``m = latent_multiplicity``).
 
     ``encode(pos, species) -> [latent_irreps.dim]`` (positions from the origin; centre them first),
-    ``decode(z, counts) -> (points, species)`` with ``counts[c]`` points of species c.
+    ``decode(z, counts) -> (points, species)`` with ``counts[c]`` points of species c, and
+    ``forward(signals)``: the reconstruction ``[..., C, (L+1)^2]`` of signals (what :meth:`loss` compares; call
+    the module, e.g. wrapped in DistributedDataParallel, to train it).
 
     >>> ae = ShapeAutoencoder(lmax=6, n_species=2, latent_multiplicity=2)
     >>> ae.latent_irreps
@@ -69,16 +72,25 @@ class ShapeAutoencoder(torch.nn.Module):
         return torch.cat([z[..., sl].unflatten(-1, (m, 2 * l + 1)) for l, sl in enumerate(self.latent_irreps.slices())],
                          dim=-1)
 
+    def _check(self, what: str, t: torch.Tensor) -> None:
+        check_input_dtype("ShapeAutoencoder", what, t, self.w_enc.dtype)
+
     def signals(self, pos: torch.Tensor, species: torch.Tensor | None = None) -> torch.Tensor:
         """The input signals ``[C, (L+1)^2]`` of a shape (:func:`encode_points`)."""
         return encode_points(pos, species, lmax=self.lmax, n_species=self.n_species)
 
     def encode(self, pos: torch.Tensor, species: torch.Tensor | None = None) -> torch.Tensor:
-        """Latent ``[latent_irreps.dim]`` of one shape."""
-        return self._to_irreps(self._mix(self.w_enc, self.signals(pos, species).to(self.w_enc.dtype)))
+        """Latent ``[latent_irreps.dim]`` of one shape (``pos`` in the module's dtype)."""
+        self._check("pos", torch.as_tensor(pos))
+        return self._to_irreps(self._mix(self.w_enc, self.signals(pos, species)))
 
     def decode_signals(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructed signals ``[..., C, (L+1)^2]`` from latents ``[..., dim]``."""
+        if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[-1] != self.latent_irreps.dim:
+            shape = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"ShapeAutoencoder: expected latents [..., {self.latent_irreps.dim}] "
+                             f"({self.latent_irreps}), got {shape}")
+        self._check("latent z", z)
         return self._mix(self.w_dec, self._from_irreps(z))
 
     def decode(self, z: torch.Tensor, counts: list[int], res: int | None = None
@@ -86,6 +98,16 @@ class ShapeAutoencoder(torch.nn.Module):
         """Points and species of one latent (:func:`decode_points` on the reconstructed signals)."""
         return decode_points(self.decode_signals(z).detach(), counts, self.lmax, res)
 
+    def forward(self, signals: torch.Tensor) -> torch.Tensor:
+        """The reconstruction ``[..., C, (L+1)^2]`` of signals ``[..., C, (L+1)^2]`` (encode, then decode)."""
+        shape = (self.n_species, (self.lmax + 1) ** 2)
+        if not isinstance(signals, torch.Tensor) or signals.dim() < 2 or tuple(signals.shape[-2:]) != shape:
+            got = list(signals.shape) if isinstance(signals, torch.Tensor) else type(signals).__name__
+            raise ValueError(f"ShapeAutoencoder: expected signals [..., {shape[0]}, {shape[1]}] (n_species, "
+                             f"(lmax+1)^2), got {got}")
+        self._check("signals", signals)
+        return self._mix(self.w_dec, self._mix(self.w_enc, signals))
+
     def loss(self, signals: torch.Tensor) -> torch.Tensor:
         """Mean squared reconstruction error of signals ``[..., C, (L+1)^2]`` (the training objective)."""
-        return (self._mix(self.w_dec, self._mix(self.w_enc, signals)) - signals).pow(2).mean()
+        return (self(signals) - signals).pow(2).mean()
