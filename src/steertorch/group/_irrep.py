@@ -89,6 +89,18 @@ class IrreducibleRepresentation(Representation):
     def __repr__(self) -> str:
         return self.name
 
+    def __reduce__(self):
+        # the evaluating function is often a closure (not picklable): an irrep is rebuilt from its group and label,
+        # which gives back the group's cached irrep (pickle and deepcopy both go through here)
+        return (_group_irrep, (self.group, self.label))
+
+    def __deepcopy__(self, memo: dict) -> IrreducibleRepresentation:
+        return _group_irrep(self.group, self.label)
+
+
+def _group_irrep(group: Group, label: Hashable) -> IrreducibleRepresentation:
+    return group.irrep(label)
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, IrreducibleRepresentation) and self.group == other.group
