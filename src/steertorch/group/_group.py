@@ -111,6 +111,23 @@ class Group(ABC):
         """All elements (finite groups only)."""
         raise ValueError(f"{self.name} is not finite: use quadrature(degree) for a grid of elements")
 
+    def testing_elements(self, n: int = 16) -> torch.Tensor:
+        """Elements to test equivariance with (escnn's name): all elements of a finite group; for a continuous
+        group the identity and ``n - 1`` float64 elements drawn from the Haar measure with a fixed seed (the same
+        elements on every call).
+
+        >>> from steertorch.group import cyclic_group, so3_group
+        >>> cyclic_group(4).testing_elements().tolist()
+        [0, 1, 2, 3]
+        >>> so3_group().testing_elements(5).shape
+        torch.Size([5, 3, 3])
+        """
+        if self.is_finite:
+            return self.elements()
+        g = self.sample(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        e = self.from_matrix(torch.eye(self.ambient_dim, dtype=torch.float64))
+        return torch.cat([e.to(g.dtype)[None], g[1:]]) if n > 0 else g
+
     # ------------------------------------------------------------------ integration
     @abstractmethod
     def quadrature(self, degree: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,9 +26,10 @@ from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, In
 from ._field_containers import RestrictionModule, SequentialModule
 from ._field_linear import FieldLinear
 from ._field_misc import ELU, FieldDropout, IdentityModule, MaskModule, PointwiseDropout, ReLU, disk_mask
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
 from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
-from ._field_type import FieldType
+from ._field_type import FieldType, GeometricTensor, tensor_directsum
 from ._field_upsampling import R2Upsampling, R3Upsampling
 from ._fourier_nonlinearity import (
     FourierELU,
@@ -55,6 +56,9 @@ __all__ = [
     "ExtractIr",
     "FullyConnectedNet",
     "FieldType",
+    "GeometricTensor",
+    "tensor_directsum",
+    "EquivariantModule",
     "S2Activation",
     "SO3Activation",
     "so3_irreps",

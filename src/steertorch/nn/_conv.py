@@ -31,6 +31,7 @@ from ..group import Representation
 from ..group._group import float64_default
 from ..kernels import default_rings, grid_points, kernel_basis
 from ..o3._empty import register_weight
+from ._field_module import EquivariantModule
 from ._field_type import FieldType
 
 __all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed"]
@@ -353,7 +354,7 @@ def _group_types(ft: FieldType, groups: int, what: str) -> FieldType:
     return FieldType(ft.gspace, first)
 
 
-class _RdConv(ExactConstants):
+class _RdConv(EquivariantModule, ExactConstants):
     _d = 2
     _transposed = False
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .._dtype import ExactConstants, module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input
 from ._field_pooling import _check_type, _IntN, _is_int_at_least, _ntuple, _WindowPool
 from ._field_type import FieldType
@@ -98,7 +99,7 @@ class PointwiseAvgPool3D(_PointwiseAvgPool):
     dims_required = 3
 
 
-class _PointwiseAvgPoolAntialiased(ExactConstants):
+class _PointwiseAvgPoolAntialiased(EquivariantModule, ExactConstants):
     """Gaussian blur + strided subsampling over a G-space on R^d, d = ``dims_required`` (per subclass)."""
 
     dims_required = 2

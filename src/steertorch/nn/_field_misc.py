@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._dtype import ExactConstants, module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import PointwiseNonLinearity, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
@@ -92,7 +93,7 @@ def disk_mask(size: int, dimensionality: int = 2, margin: float = 0.0, sigma: fl
     return mask.to(dtype or torch.get_default_dtype())
 
 
-class MaskModule(ExactConstants):
+class MaskModule(EquivariantModule, ExactConstants):
     r"""Multiply a ``[B, C, S, ..., S]`` field by the radial :func:`disk_mask` (escnn's ``MaskModule``).
 
     Args:
@@ -131,7 +132,7 @@ class MaskModule(ExactConstants):
         return f"{self.in_type!r}, S={self.S}"
 
 
-class FieldDropout(nn.Module):
+class FieldDropout(EquivariantModule, nn.Module):
     r"""Dropout of whole fields: every field of every sample is zeroed with probability p (one draw shared by all
     its channels and positions) and the rest are scaled by 1 / (1 - p) (escnn's ``FieldDropout``). Identity in
     eval mode. Equivariant for any representation: :math:`\rho(g)` maps a zeroed field to zero.
@@ -165,7 +166,7 @@ class FieldDropout(nn.Module):
         return f"{self.in_type!r}, p={self.p}"
 
 
-class PointwiseDropout(nn.Module):
+class PointwiseDropout(EquivariantModule, nn.Module):
     r"""``torch.nn.functional.dropout`` channel by channel and pixel by pixel, for fields acting by permutation
     matrices (trivial, regular, quotient; ``ValueError`` otherwise): equivariant in distribution
     (escnn's ``PointwiseDropout``).
@@ -198,7 +199,7 @@ class PointwiseDropout(nn.Module):
         return f"{self.in_type!r}, p={self.p}"
 
 
-class IdentityModule(nn.Module):
+class IdentityModule(EquivariantModule, nn.Module):
     """Returns its input (checked against ``in_type``); ``out_type`` = ``in_type`` (escnn's ``IdentityModule``).
 
     >>> import torch

@@ -45,6 +45,7 @@ from ..group._group import float64_default
 from ..group._intertwiners import intertwiner_copies
 from ..gspaces import GSpace
 from ._field_linear import FieldLinear
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _EPS, _NORM_FUNCTIONS, _POINTWISE, _check_input
 from ._field_type import FieldType, require_field_type
 
@@ -212,7 +213,7 @@ def _merge_equal_rows(A: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, t
     return A[rows], torch.tensor(weights, dtype=torch.float64)
 
 
-class _GridPointwise(ExactConstants):
+class _GridPointwise(EquivariantModule, ExactConstants):
     r"""Shared forward of the Fourier nonlinearities: ``channels`` fields of one representation of size D, buffers
     ``A`` ``[n, D]`` (sampling) and ``Ainv`` ``[D, n]`` (projection), :math:`c \mapsto \mathrm{Ainv}\,\sigma(A c)`."""
 
@@ -481,7 +482,7 @@ def _block_structure(rho: Representation, block: int) -> bool:
     return bool(((norms - block).abs() < 1e-8)[nonzero].all())
 
 
-class InducedNormNonLinearity(nn.Module):
+class InducedNormNonLinearity(EquivariantModule, nn.Module):
     r"""Norm nonlinearity on the blocks of fields whose representation permutes equal-size blocks.
 
     Supported fields (checked at construction, ``ValueError`` otherwise): a field of size :math:`k\,b` whose
@@ -566,7 +567,7 @@ class InducedNormNonLinearity(nn.Module):
 
 
 # ---------------------------------------------------------------------------- tensor product
-class TensorProductNonLinearity(nn.Module):
+class TensorProductNonLinearity(EquivariantModule, nn.Module):
     r"""Quadratic equivariant nonlinearity on grid fields, :math:`y(p) = W\,(x(p) \otimes x(p)) + b`
     (escnn's ``TensorProductModule``).
 
