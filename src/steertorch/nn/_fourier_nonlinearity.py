@@ -53,6 +53,7 @@ __all__ = [
     "FourierPointwise",
     "FourierELU",
     "QuotientFourierPointwise",
+    "QuotientFourierELU",
     "InducedNormNonLinearity",
     "TensorProductNonLinearity",
 ]
@@ -332,10 +333,13 @@ class FourierELU(FourierPointwise):
     torch.Size([1, 16, 3, 3])
     """
 
-    def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None, *,
-                 N: int | None = None, degree: int | None = None,
+    def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None,
+                 inplace: bool = True, *, N: int | None = None, degree: int | None = None,
                  grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None, normalize: bool = True) -> None:
+        # inplace (escnn's argument) concerns escnn's internal grid samples; here they are never exposed, so it
+        # changes nothing and is accepted for compatibility
         super().__init__(gspace, channels, irreps, "p_elu", N=N, degree=degree, grid=grid, normalize=normalize)
+        self.inplace = bool(inplace)
 
 
 # ---------------------------------------------------------------------------- Fourier on G / H
@@ -480,6 +484,26 @@ def _block_structure(rho: Representation, block: int) -> bool:
     if not bool((nonzero.sum(-1) == 1).all() and (nonzero.sum(-2) == 1).all()):
         return False
     return bool(((norms - block).abs() < 1e-8)[nonzero].all())
+
+
+class QuotientFourierELU(QuotientFourierPointwise):
+    r""":class:`QuotientFourierPointwise` with ELU (escnn's ``QuotientFourierELU``; ``inplace`` as in
+    :class:`FourierELU`).
+
+    >>> import torch
+    >>> from steertorch.gspaces import flipRot2dOnR2
+    >>> act = QuotientFourierELU(flipRot2dOnR2(4), (None, 4), 2)     # functions on D4 / C4: 2 points
+    >>> act.in_type.size, act(torch.randn(1, act.in_type.size, 3, 3)).shape
+    (4, torch.Size([1, 4, 3, 3]))
+    """
+
+    def __init__(self, gspace: GSpace, subgroup_id: str | Group | int | tuple, channels: int,
+                 irreps: int | Sequence[Hashable] | None = None, inplace: bool = True, *, N: int | None = None,
+                 degree: int | None = None, grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+                 normalize: bool = True) -> None:
+        super().__init__(gspace, subgroup_id, channels, irreps, "p_elu", N=N, degree=degree, grid=grid,
+                         normalize=normalize)
+        self.inplace = bool(inplace)
 
 
 class InducedNormNonLinearity(EquivariantModule, nn.Module):
