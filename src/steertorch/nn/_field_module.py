@@ -41,22 +41,28 @@ class EquivariantModule:
                            elements: list | None = None) -> list[tuple[torch.Tensor, float]]:
         r"""Check :math:`f(g\cdot x) = g\cdot f(x)` on a random input (escnn's ``check_equivariance``).
 
-        ``x`` is ``[3, in_type.size, size, ..., size]`` in the module's dtype; ``elements`` default to the
-        G-space's :attr:`~steertorch.gspaces.GSpace.testing_elements` (the group elements that map the grid onto
-        itself, under which a grid module is exactly equivariant). Runs in eval mode (restored afterwards).
-        Returns ``[(g, max abs error)]`` and raises ``AssertionError`` if some error exceeds
-        ``atol + rtol * max|f(x)|``. For exact (float64) results, call it on ``module.double()``.
+        ``x`` is ``[3, in_type.size, size, ..., size]`` in the module's dtype (float64 for a module without
+        parameters or constants); ``elements`` default to the G-space's
+        :attr:`~steertorch.gspaces.GSpace.testing_elements` (the group elements that map the grid onto itself,
+        under which a grid module is exactly equivariant; for a module whose ``out_type`` lives on a subgroup,
+        such as :class:`RestrictionModule`, the subgroup's elements). Choose ``size`` so that strided windows sit
+        symmetrically on the grid (see the pooling modules). Runs in eval mode (restored afterwards). Returns
+        ``[(g, max abs error)]`` and raises ``AssertionError`` if some error exceeds ``atol + rtol * max|f(x)|``.
+        For exact (float64) results, call it on ``module.double()``.
         """
         from .._dtype import module_dtype
 
         in_type: FieldType = self.in_type
         out_type: FieldType = self.out_type
-        dtype = module_dtype(self) or torch.get_default_dtype()
+        dtype = module_dtype(self) or torch.float64
         d = in_type.gspace.dimensionality
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(3, in_type.size, *([size] * d), generator=gen, dtype=torch.float64).to(dtype)
+        include = None
+        if out_type.fibergroup != in_type.fibergroup:  # the output lives on a subgroup: act with its elements
+            include = in_type.fibergroup.inclusion(out_type.fibergroup)
         if elements is None:
-            elements = in_type.gspace.testing_elements
+            elements = out_type.gspace.testing_elements
         was_training = self.training
         self.eval()
         try:
@@ -65,7 +71,8 @@ class EquivariantModule:
                 scale = float(y.abs().max()) if y.numel() else 0.0
                 errors = []
                 for g in elements:
-                    err = (self(in_type.transform(x, g)) - out_type.transform(y, g)).abs()
+                    g_in = g if include is None else include(g)
+                    err = (self(in_type.transform(x, g_in)) - out_type.transform(y, g)).abs()
                     errors.append((g, float(err.max()) if err.numel() else 0.0))
         finally:
             self.train(was_training)
