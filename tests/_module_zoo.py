@@ -166,9 +166,20 @@ def _graph_cases() -> list[Case]:
         Case("graph.O3TensorProductGate",
              lambda: graph.O3TensorProductGate("4x0e + 2x1o", "3x0e + 1x1o", "0e + 1o"), attr_inputs(10), "irreps"),
     ]
+    def field_point_conv() -> nn.Module:
+        from steertorch.gspaces import conicalOnR3
+        from steertorch.nn import FieldType, ImplicitKernel
+
+        gs = conicalOnR3()
+        t_in, t_out = FieldType(gs, [gs.trivial_repr]), FieldType(gs, [gs.trivial_repr, gs.basespace_repr])
+        return graph.FieldPointConv(t_in, t_out, kernel=ImplicitKernel(gs, t_in, t_out, hidden=[4], r_max=2.0))
+
     for edges in (True, False):
         suffix = "" if edges else "(no edges)"
         out += [
+            # without edges its output is the bias alone, which starts at zero: a squared loss does not move it
+            *([Case("graph.FieldPointConv", field_point_conv, node_inputs(1, True), "graph", True)] if edges
+              else []),
             Case(f"graph.PointConv{suffix}", lambda: graph.PointConv("2x0e + 1o", "4x0e + 2x1o", irreps_sh=2),
                  node_inputs(5, edges), "graph", edges),
             Case(f"graph.SEGNNLayer{suffix}", lambda: graph.SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=1),
@@ -315,6 +326,10 @@ def _grid_cases() -> list[Case]:
         Case("nn.IdentityModule", lambda: snn.IdentityModule(t(c4, reg4)), _grid(4), "grid"),
         Case("nn.RestrictionModule", lambda: snn.RestrictionModule(t(rot2dOnR2(8), [rot2dOnR2(8).regular_repr]),
                                                                    "C4"), _grid(8, (3, 3)), "grid"),
+        Case("nn.R2Conv(kernel=BasisKernel)", lambda: snn.R2Conv(
+            t(c4, [c4.trivial_repr]), t(c4, reg4), 3, padding=1,
+            kernel=snn.BasisKernel(t(c4, [c4.trivial_repr]), t(c4, reg4), radii=[0.0, 1.0], sigma=0.6, r_max=2.0)),
+            _grid(1), "grid"),
         Case("nn.LeakyReLU", lambda: snn.LeakyReLU(t(c4, reg4), 0.1), _grid(4), "grid"),
         Case("nn.QuotientFourierELU", lambda: snn.QuotientFourierELU(d4, (None, 4), 3), _grid(6), "grid"),
         Case("nn.PointwiseMaxPoolAntialiased2D",

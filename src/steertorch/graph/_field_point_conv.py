@@ -19,8 +19,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from .._dtype import ExactConstants
 from ..nn import BasisKernel, FieldType, ImplicitKernel
 from ..nn._conv import _register_invariant_bias
 from ..nn._implicit_kernel import _SteerableKernel
@@ -32,7 +32,7 @@ __all__ = ["FieldPointConv"]
 _NORMALIZATIONS = ("sqrt_degree", "degree", "none")
 
 
-class FieldPointConv(nn.Module):
+class FieldPointConv(ExactConstants):
     r"""Point convolution between field types (see the module docstring).
 
     Args:
