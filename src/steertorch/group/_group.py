@@ -152,6 +152,8 @@ class Group(ABC):
     def irrep(self, *label: Hashable) -> IrreducibleRepresentation:
         """The irreducible representation with this label (``G.irrep(2)``, ``G.irrep(1, -1)``)."""
         key = label[0] if len(label) == 1 else tuple(label)
+        if isinstance(key, tuple) and len(key) == 1:  # escnn's ids of one-index labels: (k,) for k
+            key = key[0]
         key = self._canonical_label(key)
         return self._irrep_cached(key)
 

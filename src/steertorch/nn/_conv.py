@@ -593,9 +593,10 @@ class R3Conv(_RdConv):
                  stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
                  bias: bool = True, sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
+                 rings: Sequence[float] | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True, *,
-                 kernel: nn.Module | None = None, basisexpansion: str = "blocks") -> None:
+                 kernel: nn.Module | None = None, maximum_offset: int | None = None,
+                 basisexpansion: str = "blocks") -> None:
         _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
                          sigma, frequencies_cutoff, rings, initialize, kernel=kernel)

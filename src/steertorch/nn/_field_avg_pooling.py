@@ -112,11 +112,12 @@ class PointwiseAvgPool3D(_PointwiseAvgPool):
     dims_required = 3
 
 
-def _gaussian_filter(sigma: float, who: str) -> torch.Tensor:
-    """The normalised 1D Gaussian of escnn's size 2 round(3 sigma) + 1, float64."""
+def _gaussian_filter(sigma: float, who: str, width: float = 3.0) -> torch.Tensor:
+    """The normalised 1D Gaussian on 2 round(width * sigma) + 1 points, float64 (escnn's sizes: width 3 for the
+    anti-aliased average pool, 4 for the anti-aliased max pool)."""
     if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"{who}: sigma must be a finite number > 0, got {sigma!r}")
-    size = 2 * int(round(3 * sigma)) + 1
+    size = 2 * int(round(width * sigma)) + 1
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-r * r / (2 * float(sigma) ** 2))
     return g / g.sum()
@@ -244,13 +245,13 @@ class _PointwiseMaxPoolAntialiased(EquivariantModule, ExactConstants):
     dims_required = 2
 
     def __init__(self, in_type: FieldType, kernel_size: _IntN, stride: _IntN | None = None, padding: _IntN = 0,
-                 dilation: _IntN = 1, sigma: float = 0.6) -> None:
+                 dilation: _IntN = 1, ceil_mode: bool = False, sigma: float = 0.6) -> None:
         super().__init__()
         who = type(self).__name__
         d = self.dims_required
         _check_type(in_type, who, dims=d)
         _check_permutation_fields(in_type, who)
-        g = _gaussian_filter(sigma, who)
+        g = _gaussian_filter(sigma, who, width=4.0)
         self.in_type = self.out_type = in_type
         self.dims = d
         self.kernel_size = _ntuple(kernel_size, d, "kernel_size", who, _is_int_at_least(1), "an int >= 1")
@@ -259,7 +260,9 @@ class _PointwiseMaxPoolAntialiased(EquivariantModule, ExactConstants):
         self.padding = _ntuple(padding, d, "padding", who, _is_int_at_least(0), "an int >= 0")
         self.dilation = _ntuple(dilation, d, "dilation", who, _is_int_at_least(1), "an int >= 1")
         self.sigma = float(sigma)
-        self._blur_padding = ((g.shape[0] - 1) // 2,) * d
+        self.ceil_mode = bool(ceil_mode)  # escnn's argument; the max pool runs with stride 1, where it changes nothing
+        # escnn's blur padding: the max pool's padding again plus half the filter
+        self._blur_padding = tuple(p + (g.shape[0] - 1) // 2 for p in self.padding)
         self.register_constant("filter", g, persistent=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -274,18 +277,20 @@ class _PointwiseMaxPoolAntialiased(EquivariantModule, ExactConstants):
 
 class PointwiseMaxPoolAntialiased2D(_PointwiseMaxPoolAntialiased):
     r"""Anti-aliased channel-wise max pooling on permutation fields (escnn's ``PointwiseMaxPoolAntialiased2D``):
-    ``max_pool2d`` with stride 1, then the Gaussian blur of :class:`PointwiseAvgPoolAntialiased2D` (standard
-    deviation ``sigma``, padding (k - 1) / 2) subsampled with ``stride`` (default ``kernel_size``).
+    ``max_pool2d`` with stride 1 and ``padding``, then a depthwise Gaussian blur (standard deviation ``sigma``, on
+    K = 2 round(4 sigma) + 1 points, zero padding ``padding + (K - 1) // 2``) subsampled with ``stride`` (default
+    ``kernel_size``): escnn's sizes, so output shapes are escnn's. ``ceil_mode`` is accepted (with stride 1 it
+    changes nothing).
 
-    Exactly equivariant under the grid's quarter turns and flips when the max windows and the subsampled grid are
-    centred (odd kernel with ``padding = kernel_size // 2``, and ``(n - 1) % stride == 0``).
+    Exactly equivariant under the grid's quarter turns and flips when the samples sit symmetrically: along every
+    axis of length n, ``(n + 4 * padding - dilation * (kernel_size - 1) - 1) % stride == 0``.
 
     >>> import torch
     >>> from steertorch.gspaces import rot2dOnR2
     >>> gs = rot2dOnR2(4)
     >>> pool = PointwiseMaxPoolAntialiased2D(FieldType(gs, [gs.regular_repr]), 3, stride=2, padding=1)
     >>> pool(torch.randn(1, 4, 9, 9)).shape
-    torch.Size([1, 4, 5, 5])
+    torch.Size([1, 4, 6, 6])
     """
 
     dims_required = 2
@@ -299,7 +304,7 @@ class PointwiseMaxPoolAntialiased3D(_PointwiseMaxPoolAntialiased):
     >>> gs = octaOnR3()
     >>> pool = PointwiseMaxPoolAntialiased3D(FieldType(gs, [gs.trivial_repr]), 3, stride=2, padding=1)
     >>> pool(torch.randn(1, 1, 5, 5, 5)).shape
-    torch.Size([1, 1, 3, 3, 3])
+    torch.Size([1, 1, 4, 4, 4])
     """
 
     dims_required = 3

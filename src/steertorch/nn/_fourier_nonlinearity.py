@@ -301,9 +301,10 @@ class FourierPointwise(_GridPointwise):
     def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None,
                  function: _Function = "p_relu", *, N: int | None = None, degree: int | None = None,
                  grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, inplace: bool = True) -> None:
         super().__init__()
         who = type(self).__name__
+        self.inplace = bool(inplace)  # escnn's argument (its internal grid samples): no effect here
         gspace = _check_gspace(gspace, who)
         channels = _check_positive_int(channels, "channels", who)
         group = gspace.fibergroup
