@@ -26,7 +26,10 @@ PARAMETER_FREE = frozenset({
     "nn.PointwiseMaxPool3D", "nn.PointwiseAvgPool2D", "nn.PointwiseAvgPool3D", "nn.PointwiseAvgPoolAntialiased2D",
     "nn.PointwiseAvgPoolAntialiased3D", "nn.R2Upsampling", "nn.R3Upsampling", "nn.FourierPointwise", "nn.FourierELU",
     "nn.QuotientFourierPointwise", "nn.MaskModule", "nn.FieldDropout", "nn.PointwiseDropout", "nn.IdentityModule",
-    "nn.RestrictionModule", "math.normalize2mom",
+    "nn.RestrictionModule", "math.normalize2mom", "nn.LeakyReLU", "nn.QuotientFourierELU",
+    "nn.PointwiseMaxPoolAntialiased2D", "nn.PointwiseMaxPoolAntialiased3D", "nn.PointwiseAdaptiveAvgPool2D",
+    "nn.PointwiseAdaptiveAvgPool3D", "nn.PointwiseAdaptiveMaxPool2D", "nn.PointwiseAdaptiveMaxPool3D",
+    "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule",
 })
 
 
@@ -382,7 +385,46 @@ def _grid_cases() -> list[Case]:
         Case("nn.IdentityModule", lambda: snn.IdentityModule(t(c4, reg4)), _grid(4), "grid"),
         Case("nn.RestrictionModule", lambda: snn.RestrictionModule(t(rot2dOnR2(8), [rot2dOnR2(8).regular_repr]),
                                                                    "C4"), _grid(8, (3, 3)), "grid"),
+        Case("nn.R2Conv(kernel=BasisKernel)", lambda: snn.R2Conv(
+            t(c4, [c4.trivial_repr]), t(c4, reg4), 3, padding=1,
+            kernel=snn.BasisKernel(t(c4, [c4.trivial_repr]), t(c4, reg4), radii=[0.0, 1.0], sigma=0.6, r_max=2.0)),
+            _grid(1), "grid"),
+        Case("nn.LeakyReLU", lambda: snn.LeakyReLU(t(c4, reg4), 0.1), _grid(4), "grid"),
+        Case("nn.QuotientFourierELU", lambda: snn.QuotientFourierELU(d4, (None, 4), 3), _grid(6), "grid"),
+        Case("nn.PointwiseMaxPoolAntialiased2D",
+             lambda: snn.PointwiseMaxPoolAntialiased2D(t(c4, reg4), 3, stride=2, padding=1), _grid(4, (7, 7)),
+             "grid"),
+        Case("nn.PointwiseMaxPoolAntialiased3D",
+             lambda: snn.PointwiseMaxPoolAntialiased3D(t(so3, [so3.trivial_repr]), 3, stride=2, padding=1),
+             _grid(1, (5, 5, 5)), "grid"),
+        Case("nn.PointwiseAdaptiveAvgPool2D", lambda: snn.PointwiseAdaptiveAvgPool2D(t(so2, [so2.irrep(1)]), 2),
+             _grid(2, (5, 5)), "grid"),
+        Case("nn.PointwiseAdaptiveAvgPool3D", lambda: snn.PointwiseAdaptiveAvgPool3D(t(so3, [so3.irrep(1)]), 1),
+             _grid(3, (3, 3, 3)), "grid"),
+        Case("nn.PointwiseAdaptiveMaxPool2D", lambda: snn.PointwiseAdaptiveMaxPool2D(t(d4, [d4.regular_repr]), 2),
+             _grid(8, (5, 5)), "grid"),
+        Case("nn.PointwiseAdaptiveMaxPool3D",
+             lambda: snn.PointwiseAdaptiveMaxPool3D(t(so3, [so3.trivial_repr]), (2, 2, 2)), _grid(1, (4, 4, 4)),
+             "grid"),
+        Case("nn.GatedNonLinearity2", lambda: snn.GatedNonLinearity2(
+            (t(so2, [so2.trivial_repr] * 2), t(so2, [so2.irrep(1), so2.irrep(2)]))),
+            lambda n, dt: ((torch.randn(n, 2, 4, 4, dtype=dt), torch.randn(n, 4, 4, 4, dtype=dt)), {}), "grid"),
+        Case("nn.GatedNonLinearityUniform", lambda: snn.GatedNonLinearityUniform(t(so2, [_uniform_gated(so2)] * 2)),
+             _grid(12, (4, 4)), "grid"),
+        Case("nn.MultipleModule", lambda: snn.MultipleModule(
+            t(c4, [c4.regular_repr, c4.irrep(1), c4.regular_repr]), ["r", "v", "r"],
+            [(snn.ReLU(t(c4, reg4 * 2)), "r"), (snn.IdentityModule(t(c4, [c4.irrep(1)])), "v")]), _grid(10),
+            "grid"),
+        Case("nn.ReshuffleModule", lambda: snn.ReshuffleModule(t(c4, [c4.trivial_repr, c4.regular_repr]), [1, 0]),
+             _grid(5), "grid"),
+        Case("nn.DisentangleModule", lambda: snn.DisentangleModule(t(d4, [d4.regular_repr])), _grid(8), "grid"),
     ]
+
+
+def _uniform_gated(gs):
+    from steertorch.group import Representation
+
+    return Representation([gs.irrep(0), gs.irrep(0), gs.irrep(1), gs.irrep(2)])
 
 
 _CACHE: list[Case] = []

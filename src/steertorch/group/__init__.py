@@ -6,6 +6,18 @@ for continuous groups, indices for finite ones). See ``docs/conventions.md``.
 
 from ._circular_harmonics import circular_harmonics
 from ._continuous import O2, SO2, SO3, InversionProduct, rotation_2d
+from ._escnn_names import (
+    bl_irreps,
+    cylinder_discrete_group,
+    cylinder_group,
+    full_cylinder_discrete_group,
+    full_cylinder_group,
+    full_ico_group,
+    full_octa_group,
+    ico_group,
+    octa_group,
+    trivial_group,
+)
 from ._factory import (
     available_groups,
     cyclic_group,
@@ -67,4 +79,14 @@ __all__ = [
     "dnh_group",
     "cinfh_group",
     "dinfh_group",
+    "trivial_group",
+    "octa_group",
+    "full_octa_group",
+    "ico_group",
+    "full_ico_group",
+    "cylinder_group",
+    "full_cylinder_group",
+    "cylinder_discrete_group",
+    "full_cylinder_discrete_group",
+    "bl_irreps",
 ]

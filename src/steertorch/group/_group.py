@@ -111,6 +111,23 @@ class Group(ABC):
         """All elements (finite groups only)."""
         raise ValueError(f"{self.name} is not finite: use quadrature(degree) for a grid of elements")
 
+    def testing_elements(self, n: int = 16) -> torch.Tensor:
+        """Elements to test equivariance with (escnn's name): all elements of a finite group; for a continuous
+        group the identity and ``n - 1`` float64 elements drawn from the Haar measure with a fixed seed (the same
+        elements on every call).
+
+        >>> from steertorch.group import cyclic_group, so3_group
+        >>> cyclic_group(4).testing_elements().tolist()
+        [0, 1, 2, 3]
+        >>> so3_group().testing_elements(5).shape
+        torch.Size([5, 3, 3])
+        """
+        if self.is_finite:
+            return self.elements()
+        g = self.sample(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        e = self.from_matrix(torch.eye(self.ambient_dim, dtype=torch.float64))
+        return torch.cat([e.to(g.dtype)[None], g[1:]]) if n > 0 else g
+
     # ------------------------------------------------------------------ integration
     @abstractmethod
     def quadrature(self, degree: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,12 +152,20 @@ class Group(ABC):
     def irrep(self, *label: Hashable) -> IrreducibleRepresentation:
         """The irreducible representation with this label (``G.irrep(2)``, ``G.irrep(1, -1)``)."""
         key = label[0] if len(label) == 1 else tuple(label)
+        if isinstance(key, tuple) and len(key) == 1:  # escnn's ids of one-index labels: (k,) for k
+            key = key[0]
         key = self._canonical_label(key)
         return self._irrep_cached(key)
 
     @functools.cache  # noqa: B019 - groups are long-lived, hashable singletons
     def _irrep_cached(self, label: Hashable) -> IrreducibleRepresentation:
         return self._build_irrep(label)
+
+    def bl_irreps(self, band_limit: int | None = None) -> list[Hashable]:
+        """The labels of the irreps up to ``band_limit`` (escnn's ``bl_irreps``; see :func:`bl_irreps`)."""
+        from ._escnn_names import bl_irreps
+
+        return bl_irreps(self, band_limit)
 
     def irreps(self, band_limit: int | None = None) -> list[IrreducibleRepresentation]:
         """All irreps up to ``band_limit`` (required for continuous groups)."""
@@ -245,15 +270,24 @@ class Group(ABC):
         return torch.stack(copies).reshape(len(copies), a.size, b.size, c.size)
 
     # ------------------------------------------------------------------ subgroups
-    def subgroup(self, name: str) -> tuple[Group, Callable[[torch.Tensor], torch.Tensor]]:
+    def subgroup(self, name: str | int | tuple) -> tuple[Group, Callable[[torch.Tensor], torch.Tensor]]:
         """A named subgroup ``H`` and its inclusion map (elements of H -> elements of G).
+
+        ``name`` is a group name (``"C4"``, ``"D2"``, ``"SO2"``) or one of escnn's subgroup ids of the planar
+        (and axial) groups: an int ``N`` for C_N (``-1``: SO(2)); a pair ``(axis, N)`` with ``axis`` ``None`` for
+        C_N / SO(2) and ``0`` (or ``0.``) for D_N / O(2) with the reflection of the group itself (``N = 1``: the
+        reflection alone). Other reflection axes raise ``ValueError``.
 
         Every group is a subgroup of O(2) or O(3), so the inclusion goes through the
         standard action: ``h -> G.from_matrix(H.matrix(h))``.
+
+        >>> from steertorch.group import o2_group
+        >>> [o2_group().subgroup(i)[0].name for i in (4, (None, 4), (0., 4), (None, -1), (0, 1))]
+        ['C4', 'C4', 'D4', 'SO(2)', 'D1']
         """
         from ._factory import group_from_name
 
-        sub = group_from_name(name, ambient_dim=self.ambient_dim)
+        sub = group_from_name(_subgroup_name(name), ambient_dim=self.ambient_dim)
         self._check_subgroup(sub)
         return sub, self.inclusion(sub)
 
@@ -290,3 +324,19 @@ class Group(ABC):
 
     def _key(self) -> Hashable:
         return self.name
+
+
+def _subgroup_name(sid: object) -> str:
+    """The group name of a subgroup id (a name, or escnn's int / (axis, N) ids of planar groups)."""
+    if isinstance(sid, str):
+        return sid
+    axis, n = (None, sid) if not isinstance(sid, tuple) else (sid if len(sid) == 2 else (None, None))
+    if isinstance(n, bool) or not isinstance(n, int) or (n < 1 and n != -1):
+        raise ValueError(f"unknown subgroup id {sid!r}: expected a group name, an int N (C_N, -1 for SO(2)) or a "
+                         f"pair (axis, N) with axis None (rotations) or 0 (with the reflection)")
+    if axis is None:
+        return "SO2" if n == -1 else f"C{n}"
+    if isinstance(axis, bool) or not isinstance(axis, (int, float)) or float(axis) != 0.0:
+        raise ValueError(f"subgroup id {sid!r}: only the reflection axis 0 of the group itself is supported (a "
+                         f"dihedral subgroup with another axis is a conjugate: use a G-space with a rotated frame)")
+    return "O2" if n == -1 else f"D{n}"

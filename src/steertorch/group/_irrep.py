@@ -94,6 +94,9 @@ class IrreducibleRepresentation(Representation):
     def __repr__(self) -> str:
         return self.name
 
+    def __deepcopy__(self, memo: dict) -> IrreducibleRepresentation:
+        return _group_irrep(self.group, self.label)
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, IrreducibleRepresentation) and self.group == other.group

@@ -14,6 +14,7 @@ The rotation by +90 degrees in the (x, y) plane is ``torch.rot90(t, 1, dims=(2, 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Hashable
 
@@ -146,6 +147,34 @@ class GSpace:
         m = f @ m @ f.T
         r = m.round()
         return torch.where((m - r).abs() < 1e-12, r, m) + 0.0
+
+    @functools.cached_property
+    def testing_elements(self) -> list[torch.Tensor]:
+        r"""The group elements whose base-space action :math:`M(g)` is a signed permutation (escnn's name).
+
+        They map the pixel / voxel grid onto itself (quarter turns, axis flips, the octahedral symmetries in 3D),
+        so a grid module is equivariant under them up to rounding: the elements to test grid modules with.
+        Finite groups: indices in increasing order; continuous groups: float64 elements.
+
+        >>> from steertorch.gspaces import rot2dOnR2
+        >>> [int(g) for g in rot2dOnR2(8).testing_elements]  # the quarter turns of C8
+        [0, 2, 4, 6]
+        """
+        d, f, group = self.dimensionality, self.frame, self.fibergroup
+        found = []
+        for perm in itertools.permutations(range(d)):
+            for signs in itertools.product((1.0, -1.0), repeat=d):
+                p = torch.zeros(d, d, dtype=torch.float64)
+                for a in range(d):
+                    p[a, perm[a]] = signs[a]
+                try:
+                    with float64_default():
+                        found.append(group.from_matrix(f.T @ p @ f))
+                except ValueError:  # not an element of the group
+                    pass
+        if group.is_finite:
+            found.sort(key=int)
+        return found
 
     def restrict(self, subgroup_id: str | Group) -> tuple[GSpace, Callable[[torch.Tensor], torch.Tensor]]:
         """The G-space of a subgroup H (a name such as ``"C4"`` or a group) and the inclusion H -> G.

@@ -16,24 +16,56 @@ from ._dropout import Dropout
 from ._equivariant_mlp import EquivariantMLP
 from ._extract import Extract, ExtractIr
 from ._fc import FullyConnectedNet
+from ._field_adaptive_pooling import (
+    PointwiseAdaptiveAvgPool,
+    PointwiseAdaptiveAvgPool2D,
+    PointwiseAdaptiveAvgPool3D,
+    PointwiseAdaptiveMaxPool,
+    PointwiseAdaptiveMaxPool2D,
+    PointwiseAdaptiveMaxPool3D,
+)
 from ._field_avg_pooling import (
+    PointwiseAvgPool,
     PointwiseAvgPool2D,
     PointwiseAvgPool3D,
+    PointwiseAvgPoolAntialiased,
     PointwiseAvgPoolAntialiased2D,
     PointwiseAvgPoolAntialiased3D,
+    PointwiseMaxPoolAntialiased,
+    PointwiseMaxPoolAntialiased2D,
+    PointwiseMaxPoolAntialiased3D,
 )
 from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, InnerBatchNorm, NormBatchNorm
 from ._field_containers import RestrictionModule, SequentialModule
+from ._field_gates import GatedNonLinearity2, GatedNonLinearityUniform
 from ._field_linear import FieldLinear
-from ._field_misc import ELU, FieldDropout, IdentityModule, MaskModule, PointwiseDropout, ReLU, disk_mask
+from ._field_misc import (
+    ELU,
+    FieldDropout,
+    IdentityModule,
+    LeakyReLU,
+    MaskModule,
+    PointwiseDropout,
+    ReLU,
+    disk_mask,
+)
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
 from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
-from ._field_type import FieldType
+from ._field_structure import (
+    BranchingModule,
+    DisentangleModule,
+    MergeModule,
+    MultipleModule,
+    ReshuffleModule,
+)
+from ._field_type import FieldType, GeometricTensor, tensor_directsum
 from ._field_upsampling import R2Upsampling, R3Upsampling
 from ._fourier_nonlinearity import (
     FourierELU,
     FourierPointwise,
     InducedNormNonLinearity,
+    QuotientFourierELU,
     QuotientFourierPointwise,
     TensorProductNonLinearity,
 )
@@ -55,6 +87,9 @@ __all__ = [
     "ExtractIr",
     "FullyConnectedNet",
     "FieldType",
+    "GeometricTensor",
+    "tensor_directsum",
+    "EquivariantModule",
     "S2Activation",
     "SO3Activation",
     "so3_irreps",
@@ -102,4 +137,24 @@ __all__ = [
     "EquivariantMLP",
     "ImplicitKernel",
     "BasisKernel",
+    "PointwiseAvgPool",
+    "PointwiseAvgPoolAntialiased",
+    "PointwiseMaxPoolAntialiased",
+    "PointwiseMaxPoolAntialiased2D",
+    "PointwiseMaxPoolAntialiased3D",
+    "PointwiseAdaptiveAvgPool",
+    "PointwiseAdaptiveAvgPool2D",
+    "PointwiseAdaptiveAvgPool3D",
+    "PointwiseAdaptiveMaxPool",
+    "PointwiseAdaptiveMaxPool2D",
+    "PointwiseAdaptiveMaxPool3D",
+    "GatedNonLinearity2",
+    "GatedNonLinearityUniform",
+    "LeakyReLU",
+    "QuotientFourierELU",
+    "BranchingModule",
+    "MergeModule",
+    "MultipleModule",
+    "ReshuffleModule",
+    "DisentangleModule",
 ]

@@ -31,6 +31,7 @@ from ..group import Representation
 from ..group._group import float64_default
 from ..kernels import default_rings, grid_points, kernel_basis
 from ..o3._empty import register_weight
+from ._field_module import EquivariantModule
 from ._field_type import FieldType
 
 __all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed"]
@@ -353,7 +354,24 @@ def _group_types(ft: FieldType, groups: int, what: str) -> FieldType:
     return FieldType(ft.gspace, first)
 
 
-class _RdConv(ExactConstants):
+def _check_escnn_arguments(who: str, maximum_offset: int | None, recompute: bool, basis_filter: Callable | None,
+                            basisexpansion: str) -> None:
+    """escnn's arguments of the convolutions that have no counterpart here: accepted at the values that mean what
+    steertorch does, refused (``ValueError``) otherwise, never silently ignored. ``recompute`` has no effect: the
+    kernel is expanded from the weights on every call in training and in eval (escnn caches it in eval)."""
+    if maximum_offset is not None:
+        raise ValueError(f"{who}: maximum_offset={maximum_offset!r} is not supported; the basis always holds every "
+                         "frequency the frequencies_cutoff allows (escnn's maximum_offset=None)")
+    if basis_filter is not None:
+        raise ValueError(f"{who}: basis_filter is not supported; choose the basis with rings, sigma and "
+                         "frequencies_cutoff")
+    if basisexpansion != "blocks":
+        raise ValueError(f"{who}: basisexpansion must be 'blocks' (escnn's only expansion), got {basisexpansion!r}")
+    if not isinstance(recompute, bool):
+        raise ValueError(f"{who}: recompute must be a bool, got {recompute!r}")
+
+
+class _RdConv(EquivariantModule, ExactConstants):
     _d = 2
     _transposed = False
 
@@ -517,6 +535,9 @@ class R2Conv(_RdConv):
             callable ``r -> J_max``.
         initialize: He-like initialisation (unit expected second moment of every output channel for i.i.d.
             unit inputs); otherwise weights start at zero.
+        maximum_offset, recompute, basis_filter, basisexpansion: escnn's arguments, accepted at the values that
+            match what this module does (``None``, any bool, ``None``, ``"blocks"``), ``ValueError`` otherwise;
+            the positional order of all arguments is escnn's.
         kernel: a kernel module in place of the basis expansion: an :class:`~steertorch.nn.ImplicitKernel` (or
             :class:`~steertorch.nn.BasisKernel`) of the same types, sampled at the lattice offsets (grid units);
             ``initialize`` then re-draws its weights and calibrates its gain on the lattice. Needs ``groups=1``.
@@ -542,11 +563,13 @@ class R2Conv(_RdConv):
     _d = 2
 
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
-                 stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
+                 stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
+                 bias: bool = True, sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True,
-                 kernel: nn.Module | None = None) -> None:
+                 rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True, *,
+                 kernel: nn.Module | None = None, basisexpansion: str = "blocks") -> None:
+        _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
                          sigma, frequencies_cutoff, rings, initialize, kernel=kernel)
 
@@ -567,11 +590,14 @@ class R3Conv(_RdConv):
     _d = 3
 
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
-                 stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
+                 stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
+                 bias: bool = True, sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True,
-                 kernel: nn.Module | None = None) -> None:
+                 rings: Sequence[float] | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True, *,
+                 kernel: nn.Module | None = None, maximum_offset: int | None = None,
+                 basisexpansion: str = "blocks") -> None:
+        _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, padding_mode,
                          sigma, frequencies_cutoff, rings, initialize, kernel=kernel)
 
@@ -598,7 +624,10 @@ class R2ConvTransposed(_RdConv):
                  output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+                 rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True, *,
+                 basisexpansion: str = "blocks") -> None:
+        _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, "zeros",
                          sigma, frequencies_cutoff, rings, initialize, output_padding)
 
@@ -622,6 +651,9 @@ class R3ConvTransposed(_RdConv):
                  output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  sigma: float | Sequence[float] | None = None,
                  frequencies_cutoff: float | Callable[[float], int] | None = None,
-                 rings: Sequence[float] | None = None, initialize: bool = True) -> None:
+                 rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True, *,
+                 basisexpansion: str = "blocks") -> None:
+        _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, "zeros",
                          sigma, frequencies_cutoff, rings, initialize, output_padding)

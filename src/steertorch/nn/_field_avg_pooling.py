@@ -21,8 +21,17 @@ import torch
 import torch.nn.functional as F
 
 from .._dtype import ExactConstants, module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input
-from ._field_pooling import _check_type, _IntN, _is_int_at_least, _ntuple, _WindowPool
+from ._field_pooling import (
+    _MAX_POOL,
+    _check_permutation_fields,
+    _check_type,
+    _IntN,
+    _is_int_at_least,
+    _ntuple,
+    _WindowPool,
+)
 from ._field_type import FieldType
 
 __all__ = [
@@ -30,6 +39,11 @@ __all__ = [
     "PointwiseAvgPool3D",
     "PointwiseAvgPoolAntialiased2D",
     "PointwiseAvgPoolAntialiased3D",
+    "PointwiseMaxPoolAntialiased2D",
+    "PointwiseMaxPoolAntialiased3D",
+    "PointwiseAvgPool",
+    "PointwiseAvgPoolAntialiased",
+    "PointwiseMaxPoolAntialiased",
 ]
 
 _AVG_POOL = {2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -98,7 +112,29 @@ class PointwiseAvgPool3D(_PointwiseAvgPool):
     dims_required = 3
 
 
-class _PointwiseAvgPoolAntialiased(ExactConstants):
+def _gaussian_filter(sigma: float, who: str, width: float = 3.0) -> torch.Tensor:
+    """The normalised 1D Gaussian on 2 round(width * sigma) + 1 points, float64 (escnn's sizes: width 3 for the
+    anti-aliased average pool, 4 for the anti-aliased max pool)."""
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not math.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"{who}: sigma must be a finite number > 0, got {sigma!r}")
+    size = 2 * int(round(width * sigma)) + 1
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-r * r / (2 * float(sigma) ** 2))
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, g: torch.Tensor, stride: tuple[int, ...], padding: tuple[int, ...]) -> torch.Tensor:
+    """The isotropic Gaussian blur with the 1D filter ``g`` then subsampling: one depthwise conv per axis."""
+    c, d, k = x.shape[1], x.dim() - 2, g.shape[0]
+    conv = _CONV[d]
+    for axis in range(d):
+        shape, st, pad = [c, 1] + [1] * d, [1] * d, [0] * d
+        shape[2 + axis], st[axis], pad[axis] = k, stride[axis], padding[axis]
+        x = conv(x, g.view(shape[2:]).expand(shape), stride=st, padding=pad, groups=c)
+    return x
+
+
+class _PointwiseAvgPoolAntialiased(EquivariantModule, ExactConstants):
     """Gaussian blur + strided subsampling over a G-space on R^d, d = ``dims_required`` (per subclass)."""
 
     dims_required = 2
@@ -107,10 +143,9 @@ class _PointwiseAvgPoolAntialiased(ExactConstants):
         super().__init__()
         who = type(self).__name__
         _check_type(in_type, who, dims=self.dims_required)
-        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not math.isfinite(sigma) or sigma <= 0:
-            raise ValueError(f"{who}: sigma must be a finite number > 0, got {sigma!r}")
+        g = _gaussian_filter(sigma, who)
         d = self.dims_required
-        size = 2 * int(round(3 * sigma)) + 1
+        size = g.shape[0]
         self.in_type = in_type
         self.out_type = in_type
         self.dims = d
@@ -119,20 +154,11 @@ class _PointwiseAvgPoolAntialiased(ExactConstants):
         self.stride = _ntuple(stride, d, "stride", who, _is_int_at_least(1), "an int >= 1")
         padding = (size - 1) // 2 if padding is None else padding
         self.padding = _ntuple(padding, d, "padding", who, _is_int_at_least(0), "an int >= 0")
-        r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-        g = torch.exp(-r * r / (2 * self.sigma ** 2))
-        self.register_constant("filter", g / g.sum(), persistent=True)
+        self.register_constant("filter", g, persistent=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
-        c, d, k = x.shape[1], self.dims, self.kernel_size
-        g = self.filter
-        conv = _CONV[d]
-        for axis in range(d):  # the isotropic Gaussian is a product of 1D Gaussians: one depthwise conv per axis
-            shape, stride, padding = [c, 1] + [1] * d, [1] * d, [0] * d
-            shape[2 + axis], stride[axis], padding[axis] = k, self.stride[axis], self.padding[axis]
-            x = conv(x, g.view(shape[2:]).expand(shape), stride=stride, padding=padding, groups=c)
-        return x
+        return _blur(x, self.filter, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return (f"{self.in_type!r}, sigma={self.sigma}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -211,3 +237,80 @@ class PointwiseAvgPoolAntialiased3D(_PointwiseAvgPoolAntialiased):
     """
 
     dims_required = 3
+
+
+class _PointwiseMaxPoolAntialiased(EquivariantModule, ExactConstants):
+    """Max pooling with stride 1, then a Gaussian blur with the stride (escnn's anti-aliased max pooling)."""
+
+    dims_required = 2
+
+    def __init__(self, in_type: FieldType, kernel_size: _IntN, stride: _IntN | None = None, padding: _IntN = 0,
+                 dilation: _IntN = 1, ceil_mode: bool = False, sigma: float = 0.6) -> None:
+        super().__init__()
+        who = type(self).__name__
+        d = self.dims_required
+        _check_type(in_type, who, dims=d)
+        _check_permutation_fields(in_type, who)
+        g = _gaussian_filter(sigma, who, width=4.0)
+        self.in_type = self.out_type = in_type
+        self.dims = d
+        self.kernel_size = _ntuple(kernel_size, d, "kernel_size", who, _is_int_at_least(1), "an int >= 1")
+        self.stride = _ntuple(kernel_size if stride is None else stride, d, "stride", who, _is_int_at_least(1),
+                              "an int >= 1")
+        self.padding = _ntuple(padding, d, "padding", who, _is_int_at_least(0), "an int >= 0")
+        self.dilation = _ntuple(dilation, d, "dilation", who, _is_int_at_least(1), "an int >= 1")
+        self.sigma = float(sigma)
+        self.ceil_mode = bool(ceil_mode)  # escnn's argument; the max pool runs with stride 1, where it changes nothing
+        # escnn's blur padding: the max pool's padding again plus half the filter
+        self._blur_padding = tuple(p + (g.shape[0] - 1) // 2 for p in self.padding)
+        self.register_constant("filter", g, persistent=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(self.in_type, x, type(self).__name__, module_dtype(self))
+        y = _MAX_POOL[self.dims](x, self.kernel_size, 1, self.padding, self.dilation)
+        return _blur(y, self.filter, self.stride, self._blur_padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_type!r}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"sigma={self.sigma}")
+
+
+class PointwiseMaxPoolAntialiased2D(_PointwiseMaxPoolAntialiased):
+    r"""Anti-aliased channel-wise max pooling on permutation fields (escnn's ``PointwiseMaxPoolAntialiased2D``):
+    ``max_pool2d`` with stride 1 and ``padding``, then a depthwise Gaussian blur (standard deviation ``sigma``, on
+    K = 2 round(4 sigma) + 1 points, zero padding ``padding + (K - 1) // 2``) subsampled with ``stride`` (default
+    ``kernel_size``): escnn's sizes, so output shapes are escnn's. ``ceil_mode`` is accepted (with stride 1 it
+    changes nothing).
+
+    Exactly equivariant under the grid's quarter turns and flips when the samples sit symmetrically: along every
+    axis of length n, ``(n + 4 * padding - dilation * (kernel_size - 1) - 1) % stride == 0``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> pool = PointwiseMaxPoolAntialiased2D(FieldType(gs, [gs.regular_repr]), 3, stride=2, padding=1)
+    >>> pool(torch.randn(1, 4, 9, 9)).shape
+    torch.Size([1, 4, 6, 6])
+    """
+
+    dims_required = 2
+
+
+class PointwiseMaxPoolAntialiased3D(_PointwiseMaxPoolAntialiased):
+    r"""The 3D version of :class:`PointwiseMaxPoolAntialiased2D` (escnn's ``PointwiseMaxPoolAntialiased3D``).
+
+    >>> import torch
+    >>> from steertorch.gspaces import octaOnR3
+    >>> gs = octaOnR3()
+    >>> pool = PointwiseMaxPoolAntialiased3D(FieldType(gs, [gs.trivial_repr]), 3, stride=2, padding=1)
+    >>> pool(torch.randn(1, 1, 5, 5, 5)).shape
+    torch.Size([1, 1, 4, 4, 4])
+    """
+
+    dims_required = 3
+
+
+#: escnn's 2D names
+PointwiseAvgPool = PointwiseAvgPool2D
+PointwiseAvgPoolAntialiased = PointwiseAvgPoolAntialiased2D
+PointwiseMaxPoolAntialiased = PointwiseMaxPoolAntialiased2D

@@ -36,13 +36,14 @@ from torch import nn
 from .._dtype import ExactConstants, module_dtype
 from ..o3._empty import connected_zeros
 from ._conv import _invariant_basis
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
 __all__ = ["InnerBatchNorm", "NormBatchNorm", "IIDBatchNorm2d", "IIDBatchNorm3d", "GNormBatchNorm"]
 
 
-class _FieldBatchNorm(ExactConstants):
+class _FieldBatchNorm(EquivariantModule, ExactConstants):
     r"""Shared mechanism (see the module docstring): centre the directions :math:`X` with means of :math:`R^\top x`,
     scale blocks of coordinates by their mean squared norm, optionally in the orthonormal basis ``basis``."""
 

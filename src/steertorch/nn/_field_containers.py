@@ -15,13 +15,14 @@ from torch import nn
 
 from .._dtype import module_dtype
 from ..group import Group
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input
 from ._field_type import FieldType, require_field_type
 
 __all__ = ["SequentialModule", "RestrictionModule"]
 
 
-class RestrictionModule(nn.Module):
+class RestrictionModule(EquivariantModule, nn.Module):
     r"""Restrict the fibre group to a subgroup H: :math:`y = x`, with ``out_type = in_type.restrict(subgroup_id)``.
 
     Each field's representation becomes :math:`\rho|_H(h) = \rho(\iota(h))` (decomposed into H's irreps by
@@ -63,7 +64,7 @@ def _describe(i: int, name: str, module: nn.Module) -> str:
     return f"module {i} ({name!r}, {type(module).__name__})"
 
 
-class SequentialModule(nn.Sequential):
+class SequentialModule(EquivariantModule, nn.Sequential):
     r"""A chain of field modules, :math:`f_n \circ \dots \circ f_1` (escnn's ``SequentialModule``).
 
     A ``torch.nn.Sequential`` (indexing, slicing, iteration, ``append``, ``insert``, ``extend`` work as there)

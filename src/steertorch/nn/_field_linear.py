@@ -8,12 +8,13 @@ from torch import nn
 from .._dtype import ExactConstants, check_input_dtype
 from ..kernels import kernel_basis
 from ._conv import _BasisExpansion, _check_type_pair, _register_invariant_bias
+from ._field_module import EquivariantModule
 from ._field_type import FieldType
 
 __all__ = ["FieldLinear"]
 
 
-class FieldLinear(ExactConstants):
+class FieldLinear(EquivariantModule, ExactConstants):
     r"""The learned G-equivariant linear map :math:`y(p) = W\,x(p) + b` between the fibres of two field types,
     :math:`W \rho_{in}(g) = \rho_{out}(g) W` for all g (a linear combination of the intertwiners of every pair
     of fields, the steerable kernel basis at the origin), the bias on the invariant components only.

@@ -1,7 +1,7 @@
 r"""Small grid-field modules escnn users reach for: ``ReLU`` / ``ELU`` on permutation fields, the disk
 ``MaskModule``, field-wise and pointwise dropout, and the ``IdentityModule``.
 
-- :class:`ReLU`, :class:`ELU`: :class:`PointwiseNonLinearity` with a fixed function (escnn's names).
+- :class:`ReLU`, :class:`ELU`, :class:`LeakyReLU`: :class:`PointwiseNonLinearity` with a fixed function (escnn's names).
 - :class:`MaskModule`: multiplies every channel by a radial mask that is 1 on the disk / ball inscribed in the
   grid and decays as a Gaussian outside it, so content in the corners (which a rotation moves off the grid)
   does not leak into the features: :math:`m(p) = 1` for :math:`|p|^2 \le t` and
@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._dtype import ExactConstants, module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import PointwiseNonLinearity, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
-__all__ = ["ReLU", "ELU", "MaskModule", "disk_mask", "FieldDropout", "PointwiseDropout", "IdentityModule"]
+__all__ = ["ReLU", "ELU", "LeakyReLU", "MaskModule", "disk_mask", "FieldDropout", "PointwiseDropout", "IdentityModule"]
 
 
 class ReLU(PointwiseNonLinearity):
@@ -69,6 +70,28 @@ class ELU(PointwiseNonLinearity):
         return F.elu(x, alpha=self.alpha, inplace=self.inplace)
 
 
+class LeakyReLU(PointwiseNonLinearity):
+    """``leaky_relu`` channel by channel on fields acting by permutation matrices (escnn's ``nn.LeakyReLU``).
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> act = LeakyReLU(FieldType(gs, [gs.regular_repr]), negative_slope=0.1)
+    >>> round(float(act(torch.full((1, 4, 1, 1), -2.0)).min()), 6)
+    -0.2
+    """
+
+    def __init__(self, in_type: FieldType, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__(require_field_type(in_type, "LeakyReLU"), "p_relu")
+        self.negative_slope = float(negative_slope)
+        self.function_name = f"leaky_relu({self.negative_slope})"
+        self.inplace = inplace
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(self.in_type, x, "LeakyReLU", module_dtype(self))
+        return F.leaky_relu(x, negative_slope=self.negative_slope, inplace=self.inplace)
+
+
 def disk_mask(size: int, dimensionality: int = 2, margin: float = 0.0, sigma: float = 2.0,
               dtype: torch.dtype | None = None) -> torch.Tensor:
     r"""The radial mask ``[*(size,) * dimensionality]`` of :class:`MaskModule` (1 inside the inscribed disk /
@@ -92,7 +115,7 @@ def disk_mask(size: int, dimensionality: int = 2, margin: float = 0.0, sigma: fl
     return mask.to(dtype or torch.get_default_dtype())
 
 
-class MaskModule(ExactConstants):
+class MaskModule(EquivariantModule, ExactConstants):
     r"""Multiply a ``[B, C, S, ..., S]`` field by the radial :func:`disk_mask` (escnn's ``MaskModule``).
 
     Args:
@@ -131,7 +154,7 @@ class MaskModule(ExactConstants):
         return f"{self.in_type!r}, S={self.S}"
 
 
-class FieldDropout(nn.Module):
+class FieldDropout(EquivariantModule, nn.Module):
     r"""Dropout of whole fields: every field of every sample is zeroed with probability p (one draw shared by all
     its channels and positions) and the rest are scaled by 1 / (1 - p) (escnn's ``FieldDropout``). Identity in
     eval mode. Equivariant for any representation: :math:`\rho(g)` maps a zeroed field to zero.
@@ -165,7 +188,7 @@ class FieldDropout(nn.Module):
         return f"{self.in_type!r}, p={self.p}"
 
 
-class PointwiseDropout(nn.Module):
+class PointwiseDropout(EquivariantModule, nn.Module):
     r"""``torch.nn.functional.dropout`` channel by channel and pixel by pixel, for fields acting by permutation
     matrices (trivial, regular, quotient; ``ValueError`` otherwise): equivariant in distribution
     (escnn's ``PointwiseDropout``).
@@ -198,7 +221,7 @@ class PointwiseDropout(nn.Module):
         return f"{self.in_type!r}, p={self.p}"
 
 
-class IdentityModule(nn.Module):
+class IdentityModule(EquivariantModule, nn.Module):
     """Returns its input (checked against ``in_type``); ``out_type`` = ``in_type`` (escnn's ``IdentityModule``).
 
     >>> import torch

@@ -17,6 +17,7 @@ from torch import nn
 from .._dtype import check_input_dtype, module_dtype
 from ..group import Representation
 from ..group._group import float64_default
+from ._field_module import EquivariantModule
 from ._field_type import FieldType, require_field_type
 
 __all__ = ["PointwiseNonLinearity", "NormNonLinearity", "GatedNonLinearity1", "is_permutation_representation"]
@@ -69,7 +70,7 @@ def _field_index(ft: FieldType) -> torch.Tensor:
     return torch.cat([torch.full((rho.size,), i, dtype=torch.long) for i, rho in enumerate(ft.representations)])
 
 
-class PointwiseNonLinearity(nn.Module):
+class PointwiseNonLinearity(EquivariantModule, nn.Module):
     r"""An elementwise nonlinearity :math:`y_c(p) = \sigma(x_c(p))` on fields with permutation representations.
 
     Equivariant because :math:`\sigma(P x) = P \sigma(x)` for a permutation matrix P. Allowed fields: trivial,
@@ -119,7 +120,7 @@ class PointwiseNonLinearity(nn.Module):
         return f"{self.in_type!r}, function={self.function_name}"
 
 
-class NormNonLinearity(nn.Module):
+class NormNonLinearity(EquivariantModule, nn.Module):
     r"""Per field, rescale the vector by a function of its norm: :math:`v \mapsto f(|v| - b)\,v/|v|`.
 
     Equivariant for orthogonal representations (:math:`|\rho(g)v| = |v|`). Functions:
@@ -182,7 +183,7 @@ class NormNonLinearity(nn.Module):
         return f"{self.in_type!r}, function={self.function}, bias={self.bias is not None}"
 
 
-class GatedNonLinearity1(nn.Module):
+class GatedNonLinearity1(EquivariantModule, nn.Module):
     r"""Gated nonlinearity (escnn's ``GatedNonLinearity1``): gate fields (trivial) pass through
     :math:`\mathrm{sigmoid}(g + b)` with a learned bias b per gate and multiply the gated fields,
     :math:`v_j \mapsto \mathrm{sigmoid}(g_j + b_j)\, v_j`.

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._dtype import module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
@@ -66,7 +67,7 @@ def _check_permutation_fields(in_type: FieldType, who: str) -> None:
                              "regular or quotient fields)")
 
 
-class GroupPooling(nn.Module):
+class GroupPooling(EquivariantModule, nn.Module):
     r"""Max over the channels of each field: :math:`y_i(p) = \max_c x_{i,c}(p)`, an invariant scalar per field.
 
     Invariant because :math:`\rho_i(g)` permutes the channels of field i. Fields must act by permutation matrices
@@ -104,7 +105,7 @@ class GroupPooling(nn.Module):
         return f"{self.in_type!r}"
 
 
-class NormPool(nn.Module):
+class NormPool(EquivariantModule, nn.Module):
     r"""The norm of each field: :math:`y_i(p) = |x_i(p)| = \sqrt{\textstyle\sum_{c \in i} x_c(p)^2}`, one invariant
     scalar per field.
 
@@ -137,7 +138,7 @@ class NormPool(nn.Module):
         return f"{self.in_type!r}"
 
 
-class _WindowPool(nn.Module):
+class _WindowPool(EquivariantModule, nn.Module):
     """Shared window arguments of the 2D / 3D pooling modules (as ``max_pool2d`` / ``max_pool3d``; ``dilation=None``
     for windows without dilation, as ``avg_pool2d``); the output type is the input type."""
 

@@ -12,6 +12,7 @@ with :math:`M(g)` the G-space's ``basespace_action`` and p measured from the gri
 
 from __future__ import annotations
 
+import builtins
 import functools
 from collections.abc import Iterator, Sequence
 
@@ -22,7 +23,7 @@ from ..group import IrreducibleRepresentation, Representation, directsum
 from ..group._group import float64_default
 from ..gspaces import GSpace
 
-__all__ = ["FieldType", "require_field_type"]
+__all__ = ["FieldType", "GeometricTensor", "tensor_directsum", "require_field_type"]
 
 _GRID_TOL = 1e-6
 
@@ -129,6 +130,11 @@ class FieldType:
         more = ", ..." if len(self.representations) > 6 else ""
         return f"FieldType({self.gspace.name}: [{names}{more}], size={self.size})"
 
+    def __call__(self, tensor: torch.Tensor) -> GeometricTensor:
+        """Wrap a ``[B, size, *spatial]`` tensor of this type: ``field_type(x)`` is ``GeometricTensor(x, field_type)``
+        (escnn's idiom)."""
+        return GeometricTensor(tensor, self)
+
     # ------------------------------------------------------------------ checks
     def check(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``x`` if it is a ``[B, size, *spatial]`` tensor of this type, else raise ``ValueError``."""
@@ -175,6 +181,160 @@ class FieldType:
         if moved is None:
             moved = _interpolate(x, m)
         return self.transform_fibers(moved, g)
+
+
+class GeometricTensor:
+    r"""A ``[B, C, *spatial]`` tensor together with its :class:`FieldType` (escnn's ``GeometricTensor``).
+
+    A thin wrapper, not a ``torch.Tensor``: ``.tensor`` is the data and ``.type`` its field type. Field modules
+    take either a plain tensor or a ``GeometricTensor``; given one, they check its type against their
+    ``in_type`` (a tensor of another type raises ``ValueError``, even with the same number of channels) and
+    return a ``GeometricTensor`` of their ``out_type``.
+
+    Indexing: ``x[b, f, *spatial]`` indexes the batch and the spatial axes as a tensor does, and the second
+    index selects *fields* (an int, a slice or a list of field indices), not channels; integer indices keep
+    their axis (as in escnn), so the result is again a ``GeometricTensor``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> ft = FieldType(gs, [gs.trivial_repr, gs.regular_repr])
+    >>> x = ft(torch.randn(2, 5, 7, 7))
+    >>> x[:, 1].type.size, x[:, 1].tensor.shape
+    (4, torch.Size([2, 4, 7, 7]))
+    >>> y = x.transform(torch.tensor(1))           # quarter turn of the grid and of each field
+    >>> bool(torch.equal(y.tensor[:, 0], torch.rot90(x.tensor[:, 0], 1, dims=(1, 2))))
+    True
+    """
+
+    __slots__ = ("tensor", "type")
+
+    def __init__(self, tensor: torch.Tensor, type: FieldType) -> None:  # noqa: A002 - escnn's name
+        if not isinstance(type, FieldType):
+            raise ValueError(f"GeometricTensor: type must be a FieldType, got {builtins.type(type).__name__}")
+        type.check(tensor)
+        self.tensor = tensor
+        self.type = type
+
+    # ------------------------------------------------------------------ tensor-like
+    @property
+    def shape(self) -> torch.Size:
+        return self.tensor.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.tensor.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.tensor.device
+
+    def size(self, dim: int | None = None):
+        return self.tensor.size() if dim is None else self.tensor.size(dim)
+
+    def to(self, *args, **kwargs) -> GeometricTensor:
+        """``tensor.to(...)`` (device / dtype), same type."""
+        return GeometricTensor(self.tensor.to(*args, **kwargs), self.type)
+
+    def detach(self) -> GeometricTensor:
+        return GeometricTensor(self.tensor.detach(), self.type)
+
+    # ------------------------------------------------------------------ group action
+    def transform(self, g: torch.Tensor | int) -> GeometricTensor:
+        r"""The action :math:`(g\cdot x)(p) = \rho(g)\,x(M(g)^{-1}p)` (:meth:`FieldType.transform`)."""
+        return GeometricTensor(self.type.transform(self.tensor, g), self.type)
+
+    def transform_fibers(self, g: torch.Tensor | int) -> GeometricTensor:
+        r"""The action on the channels only, :math:`x(p) \mapsto \rho(g)\,x(p)`."""
+        return GeometricTensor(self.type.transform_fibers(self.tensor, g), self.type)
+
+    def restrict(self, subgroup_id) -> GeometricTensor:
+        """The same data seen by a subgroup (:meth:`FieldType.restrict`)."""
+        return GeometricTensor(self.tensor, self.type.restrict(subgroup_id))
+
+    # ------------------------------------------------------------------ fields
+    def __getitem__(self, index) -> GeometricTensor:
+        if not isinstance(index, tuple):
+            index = (index,)
+        if any(i is Ellipsis or i is None for i in index):
+            raise ValueError("GeometricTensor: indexing takes batch, field and spatial indices (no ... or None)")
+        if len(index) > self.tensor.dim():
+            raise ValueError(f"GeometricTensor: too many indices ({len(index)}) for a tensor of shape "
+                             f"{list(self.tensor.shape)}")
+        keep = [slice(i, i + 1 if i != -1 else None) if isinstance(i, int) else i for i in index]
+        if len(keep) < 2:
+            return GeometricTensor(self.tensor[tuple(keep)], self.type)
+        fields = list(range(len(self.type)))
+        f = index[1]
+        chosen = [fields[f]] if isinstance(f, int) else (fields[f] if isinstance(f, slice) else [fields[i] for i in f])
+        if not chosen:
+            raise ValueError("GeometricTensor: the field index selects no field")
+        channels = [c for i in chosen for c in range(self.type.fields_start[i], self.type.fields_end[i])]
+        t = self.tensor[(keep[0],)][:, channels]
+        t = t[(slice(None), slice(None), *keep[2:])]
+        return GeometricTensor(t, FieldType(self.type.gspace, [self.type.representations[i] for i in chosen]))
+
+    def split(self, breaks: Sequence[int | None]) -> list[GeometricTensor]:
+        """Split along the fields at the given field indices (escnn's ``split``; ``None`` = the end)."""
+        bounds = [0] + [len(self.type) if b is None else b for b in breaks]
+        if bounds[-1] != len(self.type):
+            bounds.append(len(self.type))
+        return [self[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    # ------------------------------------------------------------------ arithmetic
+    def _same_type(self, other: object, op: str) -> GeometricTensor:
+        if not isinstance(other, GeometricTensor):
+            raise ValueError(f"GeometricTensor {op}: expected a GeometricTensor, got {type(other).__name__}")
+        if other.type != self.type:
+            raise ValueError(f"GeometricTensor {op}: the types differ: {self.type!r} and {other.type!r}")
+        return other
+
+    def __add__(self, other: GeometricTensor) -> GeometricTensor:
+        return GeometricTensor(self.tensor + self._same_type(other, "+").tensor, self.type)
+
+    def __sub__(self, other: GeometricTensor) -> GeometricTensor:
+        return GeometricTensor(self.tensor - self._same_type(other, "-").tensor, self.type)
+
+    def __iadd__(self, other: GeometricTensor) -> GeometricTensor:
+        self.tensor = self.tensor + self._same_type(other, "+=").tensor
+        return self
+
+    def __mul__(self, other: float | torch.Tensor) -> GeometricTensor:
+        """Multiplication by a scalar (a number or a 0-dimensional tensor): a linear, equivariant map."""
+        if isinstance(other, torch.Tensor) and other.dim() != 0:
+            raise ValueError("GeometricTensor *: only a scalar multiple is equivariant")
+        if not isinstance(other, (int, float, torch.Tensor)):
+            return NotImplemented
+        return GeometricTensor(self.tensor * other, self.type)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> GeometricTensor:
+        return GeometricTensor(-self.tensor, self.type)
+
+    def __repr__(self) -> str:
+        return f"GeometricTensor(shape={list(self.tensor.shape)}, type={self.type!r})"
+
+
+def tensor_directsum(tensors: Sequence[GeometricTensor]) -> GeometricTensor:
+    """The fields of several GeometricTensors over one G-space, concatenated along the channels (escnn's
+    ``tensor_directsum``).
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> a = FieldType(gs, [gs.trivial_repr])(torch.randn(1, 1, 3, 3))
+    >>> b = FieldType(gs, [gs.regular_repr])(torch.randn(1, 4, 3, 3))
+    >>> tensor_directsum([a, b]).type.size
+    5
+    """
+    tensors = list(tensors)
+    if not tensors or not all(isinstance(t, GeometricTensor) for t in tensors):
+        raise ValueError("tensor_directsum: expected a non-empty list of GeometricTensors")
+    out_type = tensors[0].type
+    for t in tensors[1:]:
+        out_type = out_type + t.type
+    return GeometricTensor(torch.cat([t.tensor for t in tensors], dim=1), out_type)
 
 
 def _rep_spec(rho: Representation) -> tuple:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._dtype import module_dtype
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input
 from ._field_pooling import _check_type, _is_int_at_least, _ntuple
 from ._field_type import FieldType
@@ -46,7 +47,7 @@ def _is_positive_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
-class _Upsampling(nn.Module):
+class _Upsampling(EquivariantModule, nn.Module):
     """``F.interpolate`` on fields over a G-space on R^d, d = ``dims_required``, linear mode ``linear_mode``."""
 
     dims_required = 2

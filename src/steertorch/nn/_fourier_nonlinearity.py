@@ -45,6 +45,7 @@ from ..group._group import float64_default
 from ..group._intertwiners import intertwiner_copies
 from ..gspaces import GSpace
 from ._field_linear import FieldLinear
+from ._field_module import EquivariantModule
 from ._field_nonlinearity import _EPS, _NORM_FUNCTIONS, _POINTWISE, _check_input
 from ._field_type import FieldType, require_field_type
 
@@ -52,6 +53,7 @@ __all__ = [
     "FourierPointwise",
     "FourierELU",
     "QuotientFourierPointwise",
+    "QuotientFourierELU",
     "InducedNormNonLinearity",
     "TensorProductNonLinearity",
 ]
@@ -212,7 +214,7 @@ def _merge_equal_rows(A: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, t
     return A[rows], torch.tensor(weights, dtype=torch.float64)
 
 
-class _GridPointwise(ExactConstants):
+class _GridPointwise(EquivariantModule, ExactConstants):
     r"""Shared forward of the Fourier nonlinearities: ``channels`` fields of one representation of size D, buffers
     ``A`` ``[n, D]`` (sampling) and ``Ainv`` ``[D, n]`` (projection), :math:`c \mapsto \mathrm{Ainv}\,\sigma(A c)`."""
 
@@ -299,9 +301,10 @@ class FourierPointwise(_GridPointwise):
     def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None,
                  function: _Function = "p_relu", *, N: int | None = None, degree: int | None = None,
                  grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, inplace: bool = True) -> None:
         super().__init__()
         who = type(self).__name__
+        self.inplace = bool(inplace)  # escnn's argument (its internal grid samples): no effect here
         gspace = _check_gspace(gspace, who)
         channels = _check_positive_int(channels, "channels", who)
         group = gspace.fibergroup
@@ -331,10 +334,13 @@ class FourierELU(FourierPointwise):
     torch.Size([1, 16, 3, 3])
     """
 
-    def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None, *,
-                 N: int | None = None, degree: int | None = None,
+    def __init__(self, gspace: GSpace, channels: int, irreps: int | Sequence[Hashable] | None = None,
+                 inplace: bool = True, *, N: int | None = None, degree: int | None = None,
                  grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None, normalize: bool = True) -> None:
+        # inplace (escnn's argument) concerns escnn's internal grid samples; here they are never exposed, so it
+        # changes nothing and is accepted for compatibility
         super().__init__(gspace, channels, irreps, "p_elu", N=N, degree=degree, grid=grid, normalize=normalize)
+        self.inplace = bool(inplace)
 
 
 # ---------------------------------------------------------------------------- Fourier on G / H
@@ -481,7 +487,27 @@ def _block_structure(rho: Representation, block: int) -> bool:
     return bool(((norms - block).abs() < 1e-8)[nonzero].all())
 
 
-class InducedNormNonLinearity(nn.Module):
+class QuotientFourierELU(QuotientFourierPointwise):
+    r""":class:`QuotientFourierPointwise` with ELU (escnn's ``QuotientFourierELU``; ``inplace`` as in
+    :class:`FourierELU`).
+
+    >>> import torch
+    >>> from steertorch.gspaces import flipRot2dOnR2
+    >>> act = QuotientFourierELU(flipRot2dOnR2(4), (None, 4), 2)     # functions on D4 / C4: 2 points
+    >>> act.in_type.size, act(torch.randn(1, act.in_type.size, 3, 3)).shape
+    (4, torch.Size([1, 4, 3, 3]))
+    """
+
+    def __init__(self, gspace: GSpace, subgroup_id: str | Group | int | tuple, channels: int,
+                 irreps: int | Sequence[Hashable] | None = None, inplace: bool = True, *, N: int | None = None,
+                 degree: int | None = None, grid: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+                 normalize: bool = True) -> None:
+        super().__init__(gspace, subgroup_id, channels, irreps, "p_elu", N=N, degree=degree, grid=grid,
+                         normalize=normalize)
+        self.inplace = bool(inplace)
+
+
+class InducedNormNonLinearity(EquivariantModule, nn.Module):
     r"""Norm nonlinearity on the blocks of fields whose representation permutes equal-size blocks.
 
     Supported fields (checked at construction, ``ValueError`` otherwise): a field of size :math:`k\,b` whose
@@ -566,7 +592,7 @@ class InducedNormNonLinearity(nn.Module):
 
 
 # ---------------------------------------------------------------------------- tensor product
-class TensorProductNonLinearity(nn.Module):
+class TensorProductNonLinearity(EquivariantModule, nn.Module):
     r"""Quadratic equivariant nonlinearity on grid fields, :math:`y(p) = W\,(x(p) \otimes x(p)) + b`
     (escnn's ``TensorProductModule``).
 

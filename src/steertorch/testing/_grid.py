@@ -21,24 +21,7 @@ def grid_symmetries(gspace) -> list[torch.Tensor]:
     >>> len(grid_symmetries(rot2dOnR2(8)))  # the quarter turns of C8
     4
     """
-    g = gspace.fibergroup
-    f64 = torch.float64
-    if g.is_finite:
-        els = g.elements()
-        m = gspace.basespace_action(els)
-        keep = ((m - m.round()).abs() < 1e-12).flatten(1).all(1)
-        return [e for e, k in zip(els, keep) if k]
-    if gspace.dimensionality == 3:
-        from steertorch.gspaces import octaOnR3
-
-        octa = octaOnR3()
-        return [m.to(f64) for m in octa.basespace_action(octa.fibergroup.elements())]
-    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=f64)
-    els = [torch.eye(2, dtype=f64), rot, rot @ rot, rot.T]
-    if g.name == "O(2)":
-        flip = torch.diag(torch.tensor([1.0, -1.0], dtype=f64))
-        els += [e @ flip for e in els]
-    return els
+    return list(gspace.testing_elements)
 
 
 def field_equivariance_error(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
