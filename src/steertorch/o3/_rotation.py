@@ -23,31 +23,40 @@ __all__ = [
 ]
 
 
-def _shape(n: int | Sequence[int]) -> tuple[int, ...]:
-    return (n,) if isinstance(n, int) else tuple(n)
+def _shape(shape: tuple) -> tuple[int, ...]:
+    """e3nn's ``*shape`` (``rand_matrix(2, 5)``), also given as one sequence (``rand_matrix((2, 5))``)."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"expected a shape of ints >= 0, got {shape!r}")
+    return tuple(shape)
 
 
-def rand_quaternion(n: int | Sequence[int] = (), generator: torch.Generator | None = None,
-                    dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """Haar-random unit quaternions ``[*n, 4]`` (w, x, y, z), with w >= 0.
+def rand_quaternion(*shape: int | Sequence[int], requires_grad: bool = False, dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Haar-random unit quaternions ``[*shape, 4]`` (w, x, y, z), with w >= 0.
 
-    >>> rand_quaternion(3).shape
-    torch.Size([3, 4])
+    >>> rand_quaternion(3).shape, rand_quaternion(2, 5).shape
+    (torch.Size([3, 4]), torch.Size([2, 5, 4]))
     """
-    q = torch.randn(*_shape(n), 4, generator=generator, dtype=dtype, device=device)
+    q = torch.randn(*_shape(shape), 4, generator=generator, dtype=dtype, device=device)
     q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
-    return q * torch.where(q[..., :1] < 0, -1.0, 1.0).to(q.dtype)
+    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0).to(q.dtype)
+    return q.requires_grad_(requires_grad)
 
 
-def rand_matrix(n: int | Sequence[int] = (), generator: torch.Generator | None = None,
-                dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """Haar-random rotation matrices ``[*n, 3, 3]`` (uniform on SO(3)).
+def rand_matrix(*shape: int | Sequence[int], requires_grad: bool = False, dtype: torch.dtype | None = None,
+                device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Haar-random rotation matrices ``[*shape, 3, 3]`` (uniform on SO(3)).
 
     >>> R = rand_matrix(2, dtype=torch.float64)
     >>> bool(torch.allclose(R @ R.transpose(-1, -2), torch.eye(3, dtype=torch.float64)))
     True
     """
-    return quaternion_to_matrix(rand_quaternion(n, generator=generator, dtype=dtype, device=device))
+    R = quaternion_to_matrix(rand_quaternion(*shape, generator=generator, dtype=dtype, device=device))
+    return R.requires_grad_(requires_grad)
 
 
 def _tolerance(dtype: torch.dtype) -> float:
