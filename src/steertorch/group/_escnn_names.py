@@ -60,7 +60,11 @@ def octa_group() -> PointGroup:
 
 
 def full_octa_group() -> PointGroup:
-    """Oh = O x {+-I}, the 48 symmetries of the cube (escnn's ``full_octa_group``)."""
+    """Oh = O x {+-I}, the 48 symmetries of the cube (escnn's ``full_octa_group``).
+
+    >>> full_octa_group().order
+    48
+    """
     return octahedral_group("Oh")
 
 
@@ -74,7 +78,11 @@ def ico_group() -> PointGroup:
 
 
 def full_ico_group() -> PointGroup:
-    """Ih = I x {+-I}, the 120 symmetries of the icosahedron (escnn's ``full_ico_group``)."""
+    """Ih = I x {+-I}, the 120 symmetries of the icosahedron (escnn's ``full_ico_group``).
+
+    >>> full_ico_group().order
+    120
+    """
     return icosahedral_group("Ih")
 
 
@@ -90,18 +98,30 @@ def cylinder_group(maximum_frequency: int = 3) -> InversionProduct:
 
 
 def full_cylinder_group(maximum_frequency: int = 3) -> InversionProduct:
-    r"""D_inf h = O(2) x C_2, the symmetries of a cylinder (escnn's ``full_cylinder_group``)."""
+    r"""D_inf h = O(2) x C_2, the symmetries of a cylinder (escnn's ``full_cylinder_group``).
+
+    >>> full_cylinder_group().name
+    'Dinfh'
+    """
     _check_freq(maximum_frequency)
     return dinfh_group()
 
 
 def cylinder_discrete_group(n: int) -> PointGroup:
-    r"""C_nh = C_n x C_2 (escnn's ``cylinder_discrete_group``)."""
+    r"""C_nh = C_n x C_2 (escnn's ``cylinder_discrete_group``).
+
+    >>> cylinder_discrete_group(4).order
+    8
+    """
     return cnh_group(n)
 
 
 def full_cylinder_discrete_group(n: int) -> PointGroup:
-    r"""D_nh = D_n x C_2 (escnn's ``full_cylinder_discrete_group``)."""
+    r"""D_nh = D_n x C_2 (escnn's ``full_cylinder_discrete_group``).
+
+    >>> full_cylinder_discrete_group(3).order
+    12
+    """
     return dnh_group(n)
 
 

@@ -67,7 +67,14 @@ class PointwiseAdaptiveAvgPool2D(_AdaptivePool):
 
 
 class PointwiseAdaptiveAvgPool3D(_AdaptivePool):
-    """``adaptive_avg_pool3d`` channel by channel, any field type (escnn's ``PointwiseAdaptiveAvgPool3D``)."""
+    """``adaptive_avg_pool3d`` channel by channel, any field type (escnn's ``PointwiseAdaptiveAvgPool3D``).
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot3dOnR3
+    >>> gs = rot3dOnR3()
+    >>> PointwiseAdaptiveAvgPool3D(FieldType(gs, [gs.irrep(1)]), 2)(torch.randn(1, 3, 5, 5, 5)).shape
+    torch.Size([1, 3, 2, 2, 2])
+    """
 
     dims_required = 3
 
@@ -87,7 +94,14 @@ class PointwiseAdaptiveMaxPool2D(_AdaptivePool):
 
 
 class PointwiseAdaptiveMaxPool3D(_AdaptivePool):
-    """``adaptive_max_pool3d`` channel by channel on permutation fields (escnn's ``PointwiseAdaptiveMaxPool3D``)."""
+    """``adaptive_max_pool3d`` channel by channel on permutation fields (escnn's ``PointwiseAdaptiveMaxPool3D``).
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot3dOnR3
+    >>> gs = rot3dOnR3()
+    >>> PointwiseAdaptiveMaxPool3D(FieldType(gs, [gs.trivial_repr]), (2, 2, 2))(torch.randn(1, 1, 5, 5, 5)).shape
+    torch.Size([1, 1, 2, 2, 2])
+    """
 
     dims_required = 3
     kind = "max"

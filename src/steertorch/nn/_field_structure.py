@@ -150,6 +150,15 @@ class MergeModule(nn.Module):
     ``modules`` lists pairs ``(module, label)`` (or ``(module, [labels])``: the module then gets one input per
     label). ``forward`` takes ``{label: tensor}`` (plain tensors or GeometricTensors) and returns a plain tensor or
     a :class:`GeometricTensor` of type ``out_type``.
+
+    >>> import torch
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> gs = rot2dOnR2(4)
+    >>> t = FieldType(gs, [gs.regular_repr])
+    >>> from steertorch.nn import IdentityModule, ReLU
+    >>> merge = MergeModule([(ReLU(t), "a"), (IdentityModule(t), "b")])
+    >>> merge({"a": torch.randn(1, 4, 3, 3), "b": torch.randn(1, 4, 3, 3)}).shape
+    torch.Size([1, 8, 3, 3])
     """
 
     def __init__(self, modules: Sequence[tuple[nn.Module, str | Sequence[str]]]) -> None:
