@@ -57,7 +57,9 @@ class EquivariantModule:
         dtype = module_dtype(self) or torch.float64
         d = in_type.gspace.dimensionality
         gen = torch.Generator().manual_seed(0)
-        x = torch.randn(3, in_type.size, *([size] * d), generator=gen, dtype=torch.float64).to(dtype)
+        tensors = [*self.parameters(), *self.buffers()]
+        device = tensors[0].device if tensors else torch.device("cpu")
+        x = torch.randn(3, in_type.size, *([size] * d), generator=gen, dtype=torch.float64).to(device, dtype)
         include = None
         if out_type.fibergroup != in_type.fibergroup:  # the output lives on a subgroup: act with its elements
             include = in_type.fibergroup.inclusion(out_type.fibergroup)
