@@ -311,14 +311,16 @@ class TensorProduct(ExactConstants):
         if z == 0:  # empty batch (e.g. a graph without edges): zeros, on the graph of the inputs and weights
             return x.new_zeros(*batch, self.irreps_out.dim) + connected_zeros(x, y, w)
         out = self._forward(x, y, w)
-        if not out.requires_grad and torch.is_grad_enabled():  # no path (empty irreps): keep the zeros on the graph
+        # no path (empty irreps): keep the zeros on the autograd graph (not in a trace, which records no autograd)
+        if not out.requires_grad and torch.is_grad_enabled() and not torch.jit.is_tracing():
             out = out + connected_zeros(x, y, w)
         return out.reshape(*batch, self.irreps_out.dim)
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self._fast_groups is not None:
-            # on CPU the hand-written backward; per-sample weights only in the compiled kernel
-            if x.device.type == "cpu" and not torch.compiler.is_compiling() and (
+            # on CPU the hand-written backward; per-sample weights only in the compiled kernel. Not under
+            # torch.jit.trace: the tracer cannot see the kernel's writes (it would record an uninitialised tensor)
+            if x.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.jit.is_tracing() and (
                     self.shared_weights or self._fused_plan.kernel(x, y, w, self.cg_fast) is not None):
                 return fused_uvw_single(x, y, w, self.cg_fast, self._fused_plan)
             return forward_uvw_single(x, y, w, self.cg_fast, self.w_perm_fast, self._fast_groups, self.irreps_in1,
