@@ -4,6 +4,7 @@ l = 1 is the Cartesian vector (x, y, z) and :math:`D^1(R) = R`; harmonics and 3j
 are numerically equal to e3nn's (>= 0.5). See ``docs/conventions.md``.
 """
 
+from . import irrep
 from ._angles import (
     angles_to_axis_angle,
     angles_to_matrix,
@@ -21,11 +22,18 @@ from ._angles import (
     rand_angles,
     xyz_to_angles,
 )
+from ._angular_harmonics import (
+    Legendre,
+    SphericalHarmonicsAlphaBeta,
+    spherical_harmonics_alpha,
+    spherical_harmonics_alpha_beta,
+)
 from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
 from ._e3nn_compat import load_e3nn_state_dict
 from ._irreps import Irrep, Irreps, MulIr
 from ._irreps_parse import parse_irrep, parse_irreps
 from ._linear import Linear
+from ._norm import Norm
 from ._plot import plot_spherical_signal
 from ._rotation import (
     axis_angle_to_matrix,
@@ -46,6 +54,7 @@ from ._rotation import (
 )
 from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
 from ._spherical_harmonics import spherical_harmonics
+from ._spherical_harmonics_module import SphericalHarmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
 from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
@@ -75,6 +84,13 @@ __all__ = [
     "Instruction",
     "Linear",
     "spherical_harmonics",
+    "SphericalHarmonics",
+    "spherical_harmonics_alpha",
+    "spherical_harmonics_alpha_beta",
+    "SphericalHarmonicsAlphaBeta",
+    "Legendre",
+    "Norm",
+    "irrep",
     "wigner_D",
     "wigner_3j",
     "su2_clebsch_gordan",

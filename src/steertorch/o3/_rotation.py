@@ -88,7 +88,7 @@ def check_orthogonal(m: torch.Tensor, n: int = 3, what: str = "orthogonal matric
         raise ValueError(f"expected floating point {what}, got dtype {m.dtype}")
     if m.numel() and not torch.compiler.is_compiling():
         eye = torch.eye(n, dtype=m.dtype, device=m.device)
-        err = float((m @ m.transpose(-1, -2) - eye).abs().max())
+        err = float((m @ m.transpose(-1, -2) - eye).abs().max().detach())
         if not err <= _tolerance(m.dtype) * 10:
             raise ValueError(f"expected {what} (R R^T = I), but R R^T - I has entries up to {err:.3g}")
     return m
@@ -104,7 +104,7 @@ def check_rotation(m: torch.Tensor) -> torch.Tensor:
     """
     check_orthogonal(m, 3, "rotation matrices")
     if m.numel() and not torch.compiler.is_compiling():
-        det = torch.linalg.det(m)
+        det = torch.linalg.det(m.detach())
         if bool((det < 0).any()):
             raise ValueError("expected rotation matrices (det +1), got a matrix with determinant -1")
     return m
