@@ -29,7 +29,8 @@ PARAMETER_FREE = frozenset({
     "nn.RestrictionModule", "math.normalize2mom", "nn.LeakyReLU", "nn.QuotientFourierELU",
     "nn.PointwiseMaxPoolAntialiased2D", "nn.PointwiseMaxPoolAntialiased3D", "nn.PointwiseAdaptiveAvgPool2D",
     "nn.PointwiseAdaptiveAvgPool3D", "nn.PointwiseAdaptiveMaxPool2D", "nn.PointwiseAdaptiveMaxPool3D",
-    "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule",
+    "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule", "o3.SphericalHarmonics",
+    "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity",
 })
 
 
@@ -82,6 +83,11 @@ def _rows(*dims: int) -> Callable[[int, torch.dtype], tuple[tuple, dict]]:
     return lambda n, dt: (tuple(torch.randn(n, d, dtype=dt) for d in dims), {})
 
 
+def _rows0(count: int) -> Callable[[int, torch.dtype], tuple[tuple, dict]]:
+    """``count`` tensors ``[n]`` (angles, or the arguments of a polynomial)."""
+    return lambda n, dt: (tuple(torch.rand(n, dtype=dt) for _ in range(count)), {})
+
+
 def _grid(channels: int, size: tuple[int, ...] = (6, 6)) -> Callable[[int, torch.dtype], tuple[tuple, dict]]:
     return lambda n, dt: ((torch.randn(n, channels, *size, dtype=dt),), {})
 
@@ -114,6 +120,12 @@ def _irreps_cases() -> list[Case]:
         Case("o3.TensorSquare", lambda: o3.TensorSquare("2x0e + 2x1o"), _rows(8), "irreps"),
         Case("o3.TensorSquare(weighted)", lambda: o3.TensorSquare("2x0e + 2x1o", "3x0e + 2x1e"), _rows(8), "irreps"),
         Case("o3.ReducedTensorProducts", lambda: o3.ReducedTensorProducts("ij=ji", i="1o"), _rows(3, 3), "irreps"),
+        Case("o3.SphericalHarmonics", lambda: o3.SphericalHarmonics("0e + 2x1o + 2e", True), _rows(3), "irreps"),
+        Case("o3.SphericalHarmonicsAlphaBeta", lambda: o3.SphericalHarmonicsAlphaBeta([0, 1, 2]), _rows0(2),
+             "irreps"),
+        Case("o3.Legendre", lambda: o3.Legendre([0, 1, 2]), _rows0(2), "irreps"),
+        Case("o3.Norm", lambda: o3.Norm("2x0e + 1o + 2e"), _rows(10), "irreps"),
+        Case("nn.Identity", lambda: snn.Identity("2x0e + 1o", "1x0e + 0e + 1o"), _rows(5), "irreps"),
         Case("nn.Activation", lambda: snn.Activation("4x0e + 2x0o + 1x1o", [torch.relu, torch.tanh, None]),
              _rows(9), "irreps"),
         Case("nn.Gate", lambda: snn.Gate("4x0e", [torch.relu], "2x0e", [torch.sigmoid], "2x1o"), _rows(12), "irreps"),

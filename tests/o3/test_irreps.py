@@ -111,7 +111,9 @@ def test_arithmetic():
     a, b = Irreps("2x0e + 1o"), Irreps("2e")
     assert a + b == Irreps("2x0e + 1o + 2e")
     assert a + "0o" == Irreps("2x0e + 1o + 0o") and "0o" + a == Irreps("0o + 2x0e + 1o")
-    assert 3 * a == a * 3 == Irreps("6x0e + 3x1o")
+    # as e3nn: the list repeated (2x0e+1x1o+2x0e+1x1o+...), not the multiplicities scaled
+    assert 3 * a == a * 3 == Irreps("2x0e + 1o + 2x0e + 1o + 2x0e + 1o")
+    assert (a * 3).regroup() == Irreps("6x0e + 3x1o") and a * 0 == Irreps("")
     assert Irrep("1o") * Irrep("1o") == [Irrep("0e"), Irrep("1e"), Irrep("2e")]
     assert Irrep("2e") * Irrep("1o") == [Irrep("1o"), Irrep("2o"), Irrep("3o")]
     assert 2 * Irrep("1o") == Irreps("2x1o")

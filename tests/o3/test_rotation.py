@@ -115,9 +115,11 @@ def test_axis_angle_round_trip():
     assert float((o3.axis_angle_to_matrix(axis, angle) - R).abs().max()) < 1e-14
     # the axis is fixed by R
     assert torch.allclose((R @ axis[..., None])[..., 0], axis, atol=1e-14)
-    # identity: angle 0
-    axis0, angle0 = o3.matrix_to_axis_angle(torch.eye(3, dtype=torch.float64))
-    assert float(angle0) == 0.0 and math.isclose(float(axis0.norm()), 1.0)
+    # identity: angle 0 and, as in e3nn, a zero axis, which axis_angle_to_matrix reads back as the identity
+    eye = torch.eye(3, dtype=torch.float64)
+    axis0, angle0 = o3.matrix_to_axis_angle(eye)
+    assert float(angle0) == 0.0 and torch.equal(axis0, torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(o3.axis_angle_to_matrix(axis0, angle0), eye)
 
 
 def test_axis_angle_right_hand_rule_and_unnormalised_axis():
@@ -163,6 +165,12 @@ def test_checks_reject_non_rotations():
         o3.quaternion_to_matrix(torch.randn(3))
     with pytest.raises(ValueError, match="axes"):
         o3.axis_angle_to_matrix(torch.randn(2), torch.tensor(0.1))
+
+
+def test_zero_axis_is_the_z_axis_as_in_e3nn():
+    """e3nn's axis_angle_to_matrix reads a zero axis as z (its xyz_to_angles(0) is (0, pi/2))."""
+    R = o3.axis_angle_to_matrix(torch.zeros(3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64))
+    assert torch.allclose(R, o3.matrix_z(torch.tensor(0.7, dtype=torch.float64)), atol=1e-15)
 
 
 def test_zero_quaternion_is_rejected():

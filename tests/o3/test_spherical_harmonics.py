@@ -214,11 +214,11 @@ def test_batch_shapes():
 def test_bad_input():
     x = _points(5)
     with pytest.raises(ValueError, match="parity"):
-        o3.spherical_harmonics("1e", x)
+        o3.spherical_harmonics("1e + 1o", x)  # a pseudovector's harmonics are even, a vector's l = 1 is odd
     with pytest.raises(ValueError, match="parity"):
         o3.spherical_harmonics("0e + 2o", x)
-    with pytest.raises(ValueError, match="multiplicity"):
-        o3.spherical_harmonics("2x1o", x)
+    with pytest.raises(ValueError):
+        o3.spherical_harmonics("0x1o", x)
     with pytest.raises(ValueError):
         o3.spherical_harmonics("1x", x)
     with pytest.raises(ValueError, match=r"\[\.\.\., 3\]"):

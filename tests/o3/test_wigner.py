@@ -181,8 +181,9 @@ def test_su2_clebsch_gordan_is_unitary(j1, j2):
 
 def test_change_basis_real_to_complex_is_unitary():
     for l in range(6):
-        Q = o3.change_basis_real_to_complex(l)
+        Q = o3.change_basis_real_to_complex(l, dtype=torch.float64)
         assert Q.dtype == torch.complex128
+        assert o3.change_basis_real_to_complex(l, dtype=torch.float32).dtype == torch.complex64
         assert torch.allclose(Q.conj().T @ Q, torch.eye(2 * l + 1, dtype=torch.complex128), atol=1e-15)
 
 

@@ -71,6 +71,7 @@ from ._fourier_nonlinearity import (
 )
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
+from ._identity import Identity
 from ._implicit_kernel import BasisKernel, ImplicitKernel
 from ._norm_activation import NormActivation
 from ._s2_activation import S2Activation
@@ -85,6 +86,7 @@ __all__ = [
     "Dropout",
     "Extract",
     "ExtractIr",
+    "Identity",
     "FullyConnectedNet",
     "FieldType",
     "GeometricTensor",

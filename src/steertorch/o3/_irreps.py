@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
+from ._angles import angles_to_matrix
 from ._irreps_parse import parse_irrep, parse_irreps
-from ._rotation import check_orthogonal
+from ._rotation import axis_angle_to_matrix, check_orthogonal, quaternion_to_matrix
 from ._wigner import wigner_D
 
 __all__ = ["Irrep", "MulIr", "Irreps"]
@@ -97,6 +98,49 @@ class Irrep(tuple):
         out = wigner_D(self.l, R * d, check=False)
         return out * d if self.p == -1 else out
 
+    def _parity_power(self, k: object, like: torch.Tensor) -> torch.Tensor | None:
+        """:math:`p^k` ``[..., 1, 1]`` for a number of inversions k (None if k is None or p = +1)."""
+        if k is None or self.p == 1:
+            return None
+        k = torch.as_tensor(k, device=like.device)
+        return (1 - 2 * torch.remainder(k, 2)).to(like.dtype)[..., None, None]
+
+    def D_from_angles(self, alpha: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor,
+                      k: torch.Tensor | None = None) -> torch.Tensor:
+        r""":math:`p^k D^l(\alpha, \beta, \gamma)` ``[..., 2l+1, 2l+1]``, as e3nn: the rotation
+        :math:`R_y(\alpha) R_x(\beta) R_y(\gamma)` (see :func:`~steertorch.o3.angles_to_matrix`),
+        then k inversions (``k`` broadcast with the angles; None means 0).
+
+        >>> a = torch.tensor(0.3)
+        >>> torch.equal(Irrep("1o").D_from_angles(a, a, a, k=torch.tensor(1)), -Irrep("1e").D_from_angles(a, a, a))
+        True
+        """
+        return self._with_parity(wigner_D(self.l, angles_to_matrix(alpha, beta, gamma), check=False), k)
+
+    def _with_parity(self, D: torch.Tensor, k: object) -> torch.Tensor:
+        sign = self._parity_power(k, D)
+        if sign is None:
+            return D
+        D, sign = torch.broadcast_tensors(D, sign)
+        return D * sign
+
+    def D_from_quaternion(self, q: torch.Tensor, k: torch.Tensor | None = None) -> torch.Tensor:
+        """:math:`p^k D^l(R(q))` for quaternions ``q`` ``[..., 4]`` (w, x, y, z).
+
+        >>> Irrep("2e").D_from_quaternion(torch.tensor([1.0, 0.0, 0.0, 0.0])).shape
+        torch.Size([5, 5])
+        """
+        return self._with_parity(wigner_D(self.l, quaternion_to_matrix(q), check=False), k)
+
+    def D_from_axis_angle(self, axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+        """:math:`D^l` of the rotation by ``angle`` about ``axis`` (no parity: a rotation).
+
+        >>> torch.equal(Irrep("0o").D_from_axis_angle(torch.tensor([0.0, 0.0, 1.0]), torch.tensor(1.0)),
+        ...             torch.ones(1, 1))
+        True
+        """
+        return wigner_D(self.l, axis_angle_to_matrix(axis, angle), check=False)
+
     @staticmethod
     def iterator(lmax: int | None = None) -> Iterator[Irrep]:
         """0e, 0o, 1o, 1e, 2e, 2o, ... up to lmax (for ever if None)."""
@@ -171,11 +215,13 @@ class Irreps(tuple):
                     items.append(MulIr(1, item))
                 elif isinstance(item, str):
                     items.extend(MulIr(m, ir) for m, ir in parse_irreps(item))
-                elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int) and not isinstance(
-                        item[1], int):
-                    items.append(MulIr(item[0], Irrep(item[1])))
-                elif isinstance(item, tuple) and len(item) == 2:
-                    items.append(MulIr(1, Irrep(item)))
+                elif isinstance(item, (tuple, list)) and len(item) == 2:
+                    # as e3nn, a pair is always (mul, irrep): (32, 1) is an error, not the irrep 32e
+                    try:
+                        items.append(MulIr(item[0], Irrep(item[1])))
+                    except (ValueError, TypeError):
+                        raise ValueError(f"cannot read {item!r} as (mul, irrep) in irreps {irreps!r}: a pair is "
+                                         "(mul, irrep) as in e3nn, e.g. (32, '1o') or (32, (1, -1))") from None
                 else:
                     raise ValueError(f"cannot read {item!r} as (mul, irrep) in irreps {irreps!r}")
         return super().__new__(cls, items)
@@ -227,6 +273,15 @@ class Irreps(tuple):
         out = super().__getitem__(i)
         return Irreps(out) if isinstance(i, slice) else out
 
+    @property
+    def slice_by_mul(self) -> _MulSlicer:
+        """Slice by copies rather than blocks: ``irreps.slice_by_mul[a:b]`` keeps copies a..b-1 (as e3nn).
+
+        >>> Irreps("3x0e + 2x1o").slice_by_mul[2:4]
+        1x0e+1x1o
+        """
+        return _MulSlicer(self)
+
     # ----------------------------------------------------------------- constructions
     def __add__(self, other: object) -> Irreps:
         return Irreps(tuple(self) + tuple(Irreps(other)))
@@ -235,10 +290,15 @@ class Irreps(tuple):
         return Irreps(other) + self
 
     def __mul__(self, other: object) -> Irreps:
+        """``irreps * n``: the list repeated n times, as e3nn (``(Irreps("2x1e") * 3).simplify() == "6x1e"``).
+
+        >>> Irreps("0e + 1o") * 2
+        1x0e+1x1o+1x0e+1x1o
+        """
         if isinstance(other, Irreps):
             raise ValueError("use o3.FullTensorProduct for the tensor product of two Irreps")
-        if isinstance(other, int):
-            return Irreps([(mi.mul * other, mi.ir) for mi in self])
+        if isinstance(other, int) and not isinstance(other, bool):
+            return Irreps(tuple(self) * other)
         return NotImplemented
 
     __rmul__ = __mul__
@@ -351,11 +411,47 @@ class Irreps(tuple):
         True
         """
         check_orthogonal(R, 3)
-        blocks = {}
+        return self._direct_sum(lambda ir: ir.D_from_matrix(R), R)
+
+    def D_from_angles(self, alpha: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor,
+                      k: torch.Tensor | None = None) -> torch.Tensor:
+        """Block-diagonal :math:`p^k D(alpha, beta, gamma)` ``[..., dim, dim]``; see :meth:`Irrep.D_from_angles`.
+
+        >>> Irreps("2x0e + 1o").D_from_angles(torch.zeros(4), torch.tensor(0.0), torch.tensor(0.0)).shape
+        torch.Size([4, 5, 5])
+        """
+        R = angles_to_matrix(alpha, beta, gamma)
+        return self._direct_sum(lambda ir: ir._with_parity(wigner_D(ir.l, R, check=False), k), R, k)
+
+    def D_from_quaternion(self, q: torch.Tensor, k: torch.Tensor | None = None) -> torch.Tensor:
+        """Block-diagonal :math:`p^k D(R(q))` ``[..., dim, dim]`` for quaternions ``q`` ``[..., 4]``.
+
+        >>> Irreps("1o").D_from_quaternion(torch.tensor([1.0, 0.0, 0.0, 0.0]), k=torch.tensor(1))
+        tensor([[-1., -0., -0.],
+                [-0., -1., -0.],
+                [-0., -0., -1.]])
+        """
+        R = quaternion_to_matrix(q)
+        return self._direct_sum(lambda ir: ir._with_parity(wigner_D(ir.l, R, check=False), k), R, k)
+
+    def D_from_axis_angle(self, axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+        """Block-diagonal :math:`D` ``[..., dim, dim]`` of the rotation by ``angle`` about ``axis``.
+
+        >>> Irreps("0e + 1o").D_from_axis_angle(torch.tensor([0.0, 1.0, 0.0]), torch.zeros(2)).shape
+        torch.Size([2, 4, 4])
+        """
+        R = axis_angle_to_matrix(axis, angle)
+        return self._direct_sum(lambda ir: wigner_D(ir.l, R, check=False), R)
+
+    def _direct_sum(self, block, R: torch.Tensor, k: object = None) -> torch.Tensor:
+        """``[..., dim, dim]`` with ``block(ir)`` on the diagonal for every copy (one evaluation per irrep);
+        the batch shape is that of the matrices ``R`` and of ``k``."""
+        blocks: dict = {}
         for _, ir in self:
             if ir not in blocks:
-                blocks[ir] = ir.D_from_matrix(R)
-        out = R.new_zeros(*R.shape[:-2], self.dim, self.dim)
+                blocks[ir] = block(ir)
+        batch = R.shape[:-2] if k is None else torch.broadcast_shapes(R.shape[:-2], torch.as_tensor(k).shape)
+        out = R.new_zeros(*batch, self.dim, self.dim)
         i = 0
         for mul, ir in self:
             for _ in range(mul):
@@ -365,6 +461,29 @@ class Irreps(tuple):
 
     def __repr__(self) -> str:
         return "+".join(repr(mi) for mi in self)
+
+
+class _MulSlicer:
+    """``Irreps.slice_by_mul[a:b]``: the copies a..b-1 of an Irreps, counted across blocks."""
+
+    def __init__(self, irreps: Irreps) -> None:
+        self.irreps = irreps
+
+    def __getitem__(self, index: slice) -> Irreps:
+        if not isinstance(index, slice):
+            raise IndexError("Irreps.slice_by_mul takes a slice, e.g. irreps.slice_by_mul[2:5]")
+        start, stop, step = index.indices(self.irreps.num_irreps)
+        if step != 1:
+            raise NotImplementedError("Irreps.slice_by_mul does not take a step")
+        out, i = [], 0
+        for mul, ir in self.irreps:
+            n = min(stop, i + mul) - max(start, i)
+            if start <= i and i + mul <= stop:  # whole blocks, zero multiplicities included (as e3nn)
+                out.append((mul, ir))
+            elif n > 0:
+                out.append((n, ir))
+            i += mul
+        return Irreps(out)
 
 
 def _as_irreps(x: object) -> Irreps:

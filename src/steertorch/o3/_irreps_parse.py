@@ -63,8 +63,10 @@ def parse_irreps(irreps: object) -> list[tuple[int, tuple[int, int]]]:
             ir = (int(ir.l), int(ir.p))
         elif isinstance(ir, str):
             ir = parse_irrep(ir)
-        else:
+        elif isinstance(ir, (tuple, list)) and len(ir) == 2:
             ir = (int(ir[0]), int(ir[1]))
+        else:
+            raise ValueError(f"expected (mul, irrep) pairs in irreps, got {item!r} (pairs are (mul, irrep) as in e3nn)")
         if not isinstance(mul, int) or mul < 0 or ir[0] < 0 or ir[1] not in (1, -1):
             raise ValueError(f"invalid (mul, (l, p)) = ({mul!r}, {ir!r}) in irreps")
         out.append((mul, ir))

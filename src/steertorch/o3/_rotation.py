@@ -1,8 +1,9 @@
 r"""Rotations: random sampling, checks, and converters between matrices, quaternions and axis-angle.
 
-Rotations are matrices in the public API; quaternions are ``(w, x, y, z)`` with
-:math:`q` and :math:`-q` the same rotation; axis-angle is a unit axis ``[..., 3]`` and an
-angle ``[...]`` (right-hand rule).
+Rotations are matrices in the public API; quaternions are ``(w, x, y, z)`` (scalar first,
+Hamilton product) with :math:`q` and :math:`-q` the same rotation; axis-angle is an axis
+``[..., 3]`` and an angle ``[...]`` (right-hand rule). Names, signatures and values are
+e3nn's (``e3nn.o3``); the degenerate cases are listed in ``docs/conventions.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ __all__ = [
     "matrix_to_quaternion",
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
+    "identity_quaternion",
+    "inverse_quaternion",
+    "compose_quaternion",
+    "axis_angle_to_quaternion",
+    "quaternion_to_axis_angle",
+    "rand_axis_angle",
+    "compose_axis_angle",
 ]
 
 
@@ -80,7 +88,7 @@ def check_orthogonal(m: torch.Tensor, n: int = 3, what: str = "orthogonal matric
         raise ValueError(f"expected floating point {what}, got dtype {m.dtype}")
     if m.numel() and not torch.compiler.is_compiling():
         eye = torch.eye(n, dtype=m.dtype, device=m.device)
-        err = float((m @ m.transpose(-1, -2) - eye).abs().max())
+        err = float((m @ m.transpose(-1, -2) - eye).abs().max().detach())
         if not err <= _tolerance(m.dtype) * 10:
             raise ValueError(f"expected {what} (R R^T = I), but R R^T - I has entries up to {err:.3g}")
     return m
@@ -96,23 +104,30 @@ def check_rotation(m: torch.Tensor) -> torch.Tensor:
     """
     check_orthogonal(m, 3, "rotation matrices")
     if m.numel() and not torch.compiler.is_compiling():
-        det = torch.linalg.det(m)
+        det = torch.linalg.det(m.detach())
         if bool((det < 0).any()):
             raise ValueError("expected rotation matrices (det +1), got a matrix with determinant -1")
     return m
 
 
+def _check_quaternion(q: torch.Tensor) -> None:
+    if not isinstance(q, torch.Tensor) or q.dim() == 0 or q.shape[-1] != 4:
+        shape = list(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
+        raise ValueError(f"expected quaternions of shape [..., 4] (w, x, y, z), got {shape}")
+
+
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
-    """Unit quaternions ``[..., 4]`` (w, x, y, z) to rotation matrices ``[..., 3, 3]``.
+    """Quaternions ``[..., 4]`` (w, x, y, z) to rotation matrices ``[..., 3, 3]``.
+
+    The quaternion is normalised first (q and c q, c > 0, are the same rotation; e3nn reads a
+    non-unit q differently, see ``docs/conventions.md``); a zero quaternion raises ``ValueError``.
 
     >>> quaternion_to_matrix(torch.tensor([1.0, 0.0, 0.0, 0.0]))
     tensor([[1., 0., 0.],
             [0., 1., 0.],
             [0., 0., 1.]])
     """
-    if not isinstance(q, torch.Tensor) or q.dim() == 0 or q.shape[-1] != 4:
-        shape = list(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
-        raise ValueError(f"expected quaternions of shape [..., 4] (w, x, y, z), got {shape}")
+    _check_quaternion(q)
     norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
     if not torch.compiler.is_compiling() and bool((norm == 0).any()):
         raise ValueError("expected non-zero quaternions, got a quaternion of norm 0 (it names no rotation)")
@@ -153,8 +168,46 @@ def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
     return q * torch.where(q[..., :1] < 0, -1.0, 1.0).to(q.dtype)
 
 
+def _safe_unit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(v / |v|, |v| > 0)`` over the last dimension; a zero vector stays zero, with a zero gradient."""
+    n2 = (v * v).sum(-1, keepdim=True)
+    nonzero = n2 > 0
+    return v * torch.where(nonzero, torch.where(nonzero, n2, 1.0).rsqrt(), 0.0), nonzero[..., 0]
+
+
+def _safe_norm(v: torch.Tensor) -> torch.Tensor:
+    """``|v|`` over the last dimension with a zero (not NaN) gradient at v = 0."""
+    n2 = (v * v).sum(-1)
+    nonzero = n2 > 0
+    return torch.where(nonzero, torch.where(nonzero, n2, 1.0).sqrt(), 0.0)
+
+
+def _check_axis(axis: torch.Tensor) -> None:
+    if not isinstance(axis, torch.Tensor) or axis.dim() == 0 or axis.shape[-1] != 3:
+        raise ValueError(f"expected axes of shape [..., 3], got {getattr(axis, 'shape', type(axis).__name__)}")
+
+
+def axis_angle_to_quaternion(xyz: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    r"""Axis-angle to the quaternion :math:`(\cos\frac\theta2, \sin\frac\theta2\, \hat n)` ``[..., 4]``.
+
+    The axis is normalised; a zero axis gives :math:`(\cos\frac\theta2, 0, 0, 0)`, as e3nn.
+
+    >>> axis_angle_to_quaternion(torch.tensor([0.0, 0.0, 2.0]), torch.tensor(torch.pi / 3))
+    tensor([0.8660, 0.0000, 0.0000, 0.5000])
+    """
+    _check_axis(xyz)
+    angle = torch.as_tensor(angle, dtype=xyz.dtype, device=xyz.device)
+    xyz, angle = torch.broadcast_tensors(xyz, angle[..., None])
+    unit, _ = _safe_unit(xyz)
+    return torch.cat([torch.cos(angle[..., :1] / 2), unit * torch.sin(angle / 2)], -1)
+
+
 def axis_angle_to_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotation by ``angle`` about the unit ``axis`` (Rodrigues), batched and broadcast.
+    """Rotation by ``angle`` about ``axis`` (right-hand rule), batched and broadcast.
+
+    The axis is normalised. A zero axis means the z axis, as in e3nn (whose ``xyz_to_angles`` sends
+    the zero vector to the angles of z): so the identity's axis-angle from
+    :func:`matrix_to_axis_angle`, a zero axis and angle 0, gives back the identity.
 
     >>> R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 1.0]), torch.tensor(torch.pi / 2))
     >>> bool(torch.allclose(R, torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), atol=1e-6))
@@ -162,29 +215,110 @@ def axis_angle_to_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tenso
     >>> axis_angle_to_matrix(torch.tensor([1.0, 0.0, 0.0]), torch.zeros(5)).shape  # broadcast
     torch.Size([5, 3, 3])
     """
-    if not isinstance(axis, torch.Tensor) or axis.dim() == 0 or axis.shape[-1] != 3:
-        raise ValueError(f"expected axes of shape [..., 3], got {getattr(axis, 'shape', type(axis).__name__)}")
+    _check_axis(axis)
     angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
-    norm = torch.linalg.vector_norm(axis, dim=-1, keepdim=True)
-    if not torch.compiler.is_compiling() and bool((norm == 0).any()):
-        raise ValueError("expected non-zero rotation axes, got an axis of length 0")
-    axis = axis / norm
+    unit, nonzero = _safe_unit(axis)
+    unit = torch.where(nonzero[..., None], unit, torch.tensor([0.0, 0.0, 1.0], dtype=axis.dtype, device=axis.device))
     half = angle[..., None] / 2
-    axis, half = torch.broadcast_tensors(axis, half)
-    q = torch.cat([torch.cos(half[..., :1]), torch.sin(half) * axis], -1)
+    unit, half = torch.broadcast_tensors(unit, half)
+    q = torch.cat([torch.cos(half[..., :1]), torch.sin(half) * unit], -1)
     return quaternion_to_matrix(q)
+
+
+def quaternion_to_axis_angle(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Quaternions ``[..., 4]`` to ``(axis [..., 3], angle [...])``, angle in :math:`[0, 2\pi]`.
+
+    :math:`\theta = 2\,\mathrm{atan2}(|v|, w)` (e3nn's :math:`2 \arccos w` for unit q, accurate at
+    every angle), axis :math:`v / |v|`. The identity has a zero axis, as in e3nn.
+
+    >>> quaternion_to_axis_angle(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    (tensor([0., 0., 0.]), tensor(0.))
+    """
+    _check_quaternion(q)
+    v = q[..., 1:]
+    unit, _ = _safe_unit(v)
+    return unit, 2 * torch.atan2(_safe_norm(v), q[..., 0])
 
 
 def matrix_to_axis_angle(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotation matrices to ``(axis [..., 3], angle [...])`` with angle in [0, pi].
 
+    As e3nn: the identity gives a zero axis. At angle pi this gives the true axis (e3nn's is
+    the normalised rounding noise of :math:`R - R^T`).
+
     >>> axis, angle = matrix_to_axis_angle(axis_angle_to_matrix(torch.tensor([0.0, 1.0, 0.0]), torch.tensor(0.5)))
     >>> axis, round(float(angle), 6)
     (tensor([0., 1., 0.]), 0.5)
     """
-    q = matrix_to_quaternion(R)
-    v = q[..., 1:]
-    s = torch.linalg.vector_norm(v, dim=-1)
-    angle = 2 * torch.atan2(s, q[..., 0])
-    axis = torch.where(s[..., None] > 0, v / s.clamp_min(1e-30)[..., None], torch.tensor([0.0, 0.0, 1.0]).to(v))
-    return axis, angle
+    return quaternion_to_axis_angle(matrix_to_quaternion(R))
+
+
+def identity_quaternion(*shape: int | Sequence[int], requires_grad: bool = False, dtype: torch.dtype | None = None,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    """The quaternion (1, 0, 0, 0) of the identity, ``[*shape, 4]``.
+
+    >>> identity_quaternion(2)
+    tensor([[1., 0., 0., 0.],
+            [1., 0., 0., 0.]])
+    """
+    q = torch.zeros(*_shape(shape), 4, dtype=dtype, device=device)
+    q[..., 0] = 1
+    return q.requires_grad_(requires_grad)
+
+
+def inverse_quaternion(q: torch.Tensor) -> torch.Tensor:
+    r"""The conjugate :math:`(w, -x, -y, -z)`: the inverse of a unit quaternion (as e3nn, unit q only).
+
+    >>> inverse_quaternion(torch.tensor([0.5, 0.5, 0.5, 0.5]))
+    tensor([ 0.5000, -0.5000, -0.5000, -0.5000])
+    """
+    _check_quaternion(q)
+    return torch.cat([q[..., :1], -q[..., 1:]], -1)
+
+
+def compose_quaternion(q1: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
+    r"""Hamilton product :math:`q_1 q_2` (``q2`` applied first), broadcast.
+
+    ``quaternion_to_matrix(compose_quaternion(q1, q2)) == quaternion_to_matrix(q1) @ quaternion_to_matrix(q2)``.
+
+    >>> i, j = torch.tensor([0.0, 1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0, 0.0])
+    >>> compose_quaternion(i, j)  # i j = k
+    tensor([0., 0., 0., 1.])
+    """
+    _check_quaternion(q1)
+    _check_quaternion(q2)
+    q1, q2 = torch.broadcast_tensors(q1, q2)
+    w1, x1, y1, z1 = q1.unbind(-1)
+    w2, x2, y2, z2 = q2.unbind(-1)
+    return torch.stack([
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+    ], -1)
+
+
+def rand_axis_angle(*shape: int | Sequence[int], requires_grad: bool = False, dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Haar-random rotations as ``(axis [*shape, 3], angle [*shape])``, angle in [0, pi].
+
+    >>> axis, angle = rand_axis_angle(5)
+    >>> axis.shape, angle.shape
+    (torch.Size([5, 3]), torch.Size([5]))
+    """
+    axis, angle = quaternion_to_axis_angle(rand_quaternion(*shape, dtype=dtype, device=device, generator=generator))
+    return axis.requires_grad_(requires_grad), angle.requires_grad_(requires_grad)
+
+
+def compose_axis_angle(axis1: torch.Tensor, angle1: torch.Tensor, axis2: torch.Tensor,
+                       angle2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Axis-angle of the rotation ``(axis1, angle1)`` after ``(axis2, angle2)``, angle in [0, 2 pi].
+
+    >>> z = torch.tensor([0.0, 0.0, 1.0])
+    >>> axis, angle = compose_axis_angle(z, torch.tensor(0.25), z, torch.tensor(0.5))
+    >>> axis, round(float(angle), 6)
+    (tensor([0., 0., 1.]), 0.75)
+    """
+    return quaternion_to_axis_angle(
+        compose_quaternion(axis_angle_to_quaternion(axis1, angle1), axis_angle_to_quaternion(axis2, angle2)))

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["spherical_harmonics", "parse_degrees"]
+__all__ = ["spherical_harmonics", "parse_degrees", "input_parity"]
 
 _NORMALIZATIONS = ("integral", "component", "norm")
 
@@ -40,10 +40,12 @@ _NORMALIZATIONS = ("integral", "component", "norm")
 def parse_degrees(l: int | Sequence[int] | str | object) -> list[int]:
     """Degrees requested as an int, a list of ints, an irreps string ``"0e+1o+2e"`` or an ``Irreps``.
 
-    Irreps must have the parity of spherical harmonics, (-1)^l, and multiplicity 1.
+    As e3nn: irreps give each degree repeated by its multiplicity (``"2x1o"`` is [1, 1]), and their
+    parities must be those of the harmonics of a vector, (-1)^l, or, if some odd l is even (``"1e"``),
+    all those of a pseudovector, +1.
 
-    >>> parse_degrees("0e + 1o + 2e"), parse_degrees(3), parse_degrees([0, 2])
-    ([0, 1, 2], [3], [0, 2])
+    >>> parse_degrees("0e + 1o + 2e"), parse_degrees(3), parse_degrees([0, 2]), parse_degrees("2x1o + 1x2e")
+    ([0, 1, 2], [3], [0, 2], [1, 1, 2])
     """
     if isinstance(l, bool):
         raise ValueError(f"degree l must be an int >= 0, got {l!r}")
@@ -59,21 +61,31 @@ def parse_degrees(l: int | Sequence[int] | str | object) -> list[int]:
         if isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise ValueError(f"degrees must be ints >= 0, got {d!r} in {l!r}")
     if not ls:
-        raise ValueError("at least one degree l is required, got an empty list")
+        raise ValueError(f"at least one degree l is required, got {l!r}")
     return ls
 
 
-def _irreps_degrees(irreps: object) -> list[int]:
+def input_parity(irreps: object) -> int:
+    """The parity of the input that the harmonics ``irreps`` ask for, as e3nn: +1 (a pseudovector,
+    ``"1e"``) if some odd degree has even parity, else -1 (a vector)."""
     from ._irreps_parse import parse_irreps
 
+    return 1 if any(deg % 2 == 1 and p == 1 for _, (deg, p) in parse_irreps(irreps)) else -1
+
+
+def _irreps_degrees(irreps: object, p_in: int | None = None) -> list[int]:
+    from ._irreps_parse import parse_irreps
+
+    if p_in is None:
+        p_in = input_parity(irreps)
     ls = []
     for mul, (deg, parity) in parse_irreps(irreps):
-        if parity != (-1) ** deg:
+        if parity != p_in**deg:
             p = "e" if parity == 1 else "o"
-            raise ValueError(f"spherical harmonics of degree {deg} have parity {(-1) ** deg:+d}, got {deg}{p}")
-        if mul != 1:
-            raise ValueError(f"spherical harmonics irreps must have multiplicity 1, got {mul}x{deg}")
-        ls.append(deg)
+            what = "vector (1o)" if p_in == -1 else "pseudovector (1e)"
+            raise ValueError(f"spherical harmonics of degree {deg} of a {what} have parity {p_in**deg:+d}, "
+                             f"got {deg}{p} in {irreps!r}")
+        ls.extend([deg] * mul)
     return ls
 
 
@@ -135,7 +147,9 @@ def spherical_harmonics(
     r"""Real spherical harmonics :math:`Y^l(x)` for each requested degree, concatenated.
 
     Args:
-        l: a degree, a list of degrees, or irreps such as ``"0e + 1o + 2e"``.
+        l: a degree, a list of degrees, or irreps such as ``"0e + 1o + 2e"``; as e3nn, a
+            multiplicity repeats the degree (``"2x1o"`` gives Y^1 twice) and all-even irreps
+            such as ``"1e + 2e"`` are the harmonics of a pseudovector (the same values).
         x: points ``[..., 3]`` in (x, y, z) order.
         normalize: project ``x`` on the unit sphere first; otherwise the harmonics are the
             homogeneous polynomials :math:`|x|^l Y^l(\hat x)`. At ``x = 0`` the normalised

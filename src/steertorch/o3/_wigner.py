@@ -1,6 +1,7 @@
 r"""Wigner D matrices and Wigner 3j symbols of SO(3) in the real basis of e3nn.
 
-- :func:`wigner_D` evaluates :math:`D^l(R)` from batched rotation matrices through the
+- :func:`wigner_D` evaluates :math:`D^l(R)` from batched rotation matrices (or e3nn's Euler
+  angles, turned into matrices) through the
   defining property of the harmonics, :math:`Y^l(R x) = D^l(R) Y^l(x)`, on a fixed
   well-conditioned set of points: no Euler angles, hence no gimbal-lock loss of accuracy,
   and exactly :math:`D^1(R) = R`.
@@ -19,10 +20,12 @@ import math
 import numpy as np
 import torch
 
+from ._angles import angles_to_matrix
 from ._rotation import axis_angle_to_matrix, check_rotation, quaternion_to_matrix
 from ._spherical_harmonics import _sh_blocks
 
-__all__ = ["wigner_D", "wigner_3j", "su2_clebsch_gordan", "change_basis_real_to_complex"]
+__all__ = ["wigner_D", "wigner_3j", "su2_clebsch_gordan", "change_basis_real_to_complex", "su2_generators",
+           "so3_generators"]
 
 
 # ----------------------------------------------------------------------------- Wigner D
@@ -48,16 +51,22 @@ def _fit_tensors(l: int, dtype: torch.dtype, device: torch.device) -> tuple[torc
 
 def wigner_D(
     l: int,
+    *args: torch.Tensor,
     R: torch.Tensor | None = None,
-    *,
+    alpha: torch.Tensor | None = None,
+    beta: torch.Tensor | None = None,
+    gamma: torch.Tensor | None = None,
     quaternion: torch.Tensor | None = None,
     axis_angle: tuple[torch.Tensor, torch.Tensor] | None = None,
     check: bool = True,
 ) -> torch.Tensor:
     r"""Wigner D matrix :math:`D^l(R)` ``[..., 2l+1, 2l+1]`` of batched rotations.
 
-    Give the rotations as matrices ``R`` ``[..., 3, 3]``, or as unit quaternions
-    ``quaternion=q`` ``[..., 4]`` (w, x, y, z), or as ``axis_angle=(axis, angle)``.
+    Give the rotations as matrices, ``wigner_D(l, R)`` with ``R`` ``[..., 3, 3]``; or as e3nn's
+    Euler angles, ``wigner_D(l, alpha, beta, gamma)`` (broadcast, :math:`R = R_y(\alpha) R_x(\beta)
+    R_y(\gamma)`, see :func:`~steertorch.o3.angles_to_matrix`), with e3nn's values; or as unit
+    quaternions ``quaternion=q`` ``[..., 4]`` (w, x, y, z), or as ``axis_angle=(axis, angle)``.
+    ``R=``, ``alpha=, beta=, gamma=`` work as keywords too.
     Satisfies :math:`Y^l(R x) = D^l(R)\, Y^l(x)`, :math:`D^l(R_1 R_2) = D^l(R_1) D^l(R_2)`
     and :math:`D^1(R) = R`. A matrix that is not a rotation raises ``ValueError``
     (``check=False`` skips that test).
@@ -67,13 +76,29 @@ def wigner_D(
     True
     >>> wigner_D(2, R).shape
     torch.Size([5, 5])
+    >>> a, b, c = torch.tensor([0.1, 0.2]), torch.tensor(0.3), torch.tensor(0.4)  # e3nn's form, broadcast
+    >>> wigner_D(1, a, b, c).shape
+    torch.Size([2, 3, 3])
     """
     if isinstance(l, bool) or not isinstance(l, int) or l < 0:
         raise ValueError(f"l must be an int >= 0, got {l!r}")
-    given = sum(v is not None for v in (R, quaternion, axis_angle))
+    if len(args) == 1:
+        R = args[0] if R is None else _both("R")
+    elif len(args) == 3:
+        if alpha is not None or beta is not None or gamma is not None:
+            _both("alpha, beta, gamma")
+        alpha, beta, gamma = args
+    elif args:
+        raise ValueError(f"wigner_D takes (l, R) or (l, alpha, beta, gamma), got {1 + len(args)} positional arguments")
+    angles = (alpha, beta, gamma)
+    if any(t is not None for t in angles) and any(t is None for t in angles):
+        raise ValueError("give all three angles alpha, beta, gamma")
+    given = sum(v is not None for v in (R, alpha, quaternion, axis_angle))
     if given != 1:
-        raise ValueError("give exactly one of R (matrices), quaternion= or axis_angle=")
-    if quaternion is not None:
+        raise ValueError("give exactly one of R (matrices), alpha, beta, gamma (angles), quaternion= or axis_angle=")
+    if alpha is not None:
+        R = angles_to_matrix(alpha, beta, gamma)
+    elif quaternion is not None:
         R = quaternion_to_matrix(quaternion)
     elif axis_angle is not None:
         R = axis_angle_to_matrix(*axis_angle)
@@ -91,6 +116,69 @@ def wigner_D(
     y = _sh_blocks(xt, l, "component", True)[l]  # [2l+1, B*K]
     y = y.reshape(2 * l + 1, b, k).transpose(0, 1)  # [B, 2l+1, K]
     return (y @ pinv).reshape(*batch, 2 * l + 1, 2 * l + 1)
+
+
+def _both(what: str):
+    raise ValueError(f"wigner_D: {what} given both by position and by keyword")
+
+
+# ----------------------------------------------------------------------------- generators
+def _complex_dtype(dtype: torch.dtype | None) -> torch.dtype:
+    dtype = dtype or torch.get_default_dtype()
+    if dtype.is_complex:
+        return dtype
+    return {torch.float64: torch.complex128, torch.float32: torch.complex64}.get(dtype, torch.complex64)
+
+
+@functools.cache
+def _su2_generators_numpy(j: float) -> np.ndarray:
+    m = np.arange(-j, j + 1)
+    up = np.sqrt(j * (j + 1) - m[:-1] * (m[:-1] + 1))  # J+ |m> = up |m + 1>
+    raising = np.diag(-up, -1)  # e3nn's sign: J+ enters with a minus sign, below the diagonal
+    lowering = np.diag(up, 1)
+    return np.stack([0.5 * (raising + lowering), np.diag(1j * m), -0.5j * (raising - lowering)])
+
+
+def su2_generators(j: float, dtype: torch.dtype | None = None,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    r"""e3nn's generators ``[3, 2j+1, 2j+1]`` of SU(2) in spin j, in the complex basis m = -j..j.
+
+    With :math:`c_m = \sqrt{j(j+1) - m(m+1)}`, :math:`A = -\sum_m c_m E_{m+1, m}` (raising, with
+    e3nn's sign) and :math:`B = \sum_m c_m E_{m, m+1}` (lowering):
+    ``X[0]`` :math:`= \tfrac12 (A + B)`, ``X[1]`` :math:`= i\, \mathrm{diag}(m)`,
+    ``X[2]`` :math:`= -\tfrac i2 (A - B)`. They are anti-Hermitian with
+    :math:`[X_0, X_1] = X_2` (cyclically). ``j`` may be a half-integer. The dtype is the
+    complex type of ``dtype`` (default: of the default dtype), as e3nn.
+
+    >>> X = su2_generators(1)
+    >>> X.shape, X.dtype
+    (torch.Size([3, 3, 3]), torch.complex64)
+    >>> bool(torch.allclose(X[0] @ X[1] - X[1] @ X[0], X[2]))
+    True
+    """
+    if isinstance(j, bool) or not isinstance(j, (int, float)) or j < 0 or (2 * j) % 1:
+        raise ValueError(f"j must be an integer or half-integer >= 0, got {j!r}")
+    return torch.tensor(_su2_generators_numpy(float(j)), dtype=_complex_dtype(dtype), device=device)
+
+
+def so3_generators(l: int, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    r"""Real generators ``[3, 2l+1, 2l+1]`` of SO(3) in the real basis of degree l, as e3nn:
+    :math:`X = Q_l^\dagger\, X^{SU(2)}\, Q_l` (:func:`su2_generators`, :func:`change_basis_real_to_complex`).
+
+    They generate :func:`wigner_D`: :math:`D^l(\alpha, \beta, \gamma) = e^{\alpha X_1} e^{\beta X_0}
+    e^{\gamma X_1}`; for l = 1, :math:`e^{t X_0} = R_x(t)`, :math:`e^{t X_1} = R_y(t)`, :math:`e^{t X_2} = R_z(t)`.
+
+    >>> X = so3_generators(1, dtype=torch.float64)
+    >>> a, b = torch.tensor(0.0, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
+    >>> R = wigner_D(1, a, b, a)  # about x
+    >>> bool(torch.allclose(torch.linalg.matrix_exp(0.3 * X[0]), R))
+    True
+    """
+    if isinstance(l, bool) or not isinstance(l, int) or l < 0:
+        raise ValueError(f"l must be an int >= 0, got {l!r}")
+    q = _q_real_to_complex(l)
+    x = q.conj().T @ _su2_generators_numpy(float(l)) @ q
+    return torch.tensor(x.real.copy(), dtype=dtype or torch.get_default_dtype(), device=device)
 
 
 # ----------------------------------------------------------------------------- 3j symbols
@@ -150,16 +238,22 @@ def _q_real_to_complex(l: int) -> np.ndarray:
     return (-1j) ** l * q
 
 
-def change_basis_real_to_complex(l: int) -> torch.Tensor:
-    r"""The unitary :math:`Q_l` ``[2l+1, 2l+1]`` (complex128) with the real basis in its columns:
+def change_basis_real_to_complex(l: int, dtype: torch.dtype | None = None,
+                                 device: torch.device | str | None = None) -> torch.Tensor:
+    r"""The unitary :math:`Q_l` ``[2l+1, 2l+1]`` with the real basis in its columns:
     row m of :math:`Q_l` expresses the complex harmonic of order m - l ... l in real ones,
     times :math:`(-i)^l` (the phase that makes the real 3j symbols real).
 
-    >>> Q = change_basis_real_to_complex(2)
+    As e3nn, the dtype is the complex type of ``dtype`` (complex64 for float32, complex128 for
+    float64; default: of the default dtype). The values are computed in complex128.
+
+    >>> Q = change_basis_real_to_complex(2, dtype=torch.float64)
     >>> bool(torch.allclose(Q.conj().T @ Q, torch.eye(5, dtype=torch.complex128)))
     True
     """
-    return torch.from_numpy(_q_real_to_complex(l).copy())
+    if isinstance(l, bool) or not isinstance(l, int) or l < 0:
+        raise ValueError(f"l must be an int >= 0, got {l!r}")
+    return torch.tensor(_q_real_to_complex(l), dtype=_complex_dtype(dtype), device=device)
 
 
 def _check_triangle(l1: int, l2: int, l3: int) -> None:
