@@ -35,10 +35,19 @@ from ._field_avg_pooling import (
     PointwiseMaxPoolAntialiased2D,
     PointwiseMaxPoolAntialiased3D,
 )
-from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, InnerBatchNorm, NormBatchNorm
+from ._field_batchnorm import (
+    GNormBatchNorm,
+    IIDBatchNorm1d,
+    IIDBatchNorm2d,
+    IIDBatchNorm3d,
+    InducedNormBatchNorm,
+    InnerBatchNorm,
+    NormBatchNorm,
+)
 from ._field_containers import RestrictionModule, SequentialModule
 from ._field_gates import GatedNonLinearity2, GatedNonLinearityUniform
-from ._field_linear import FieldLinear
+from ._field_induced import InducedNormPool
+from ._field_linear import FieldLinear, Linear
 from ._field_misc import (
     ELU,
     FieldDropout,
@@ -51,7 +60,15 @@ from ._field_misc import (
 )
 from ._field_module import EquivariantModule
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
-from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
+from ._field_pooling import (
+    GroupPooling,
+    MaxPoolChannels,
+    NormMaxPool,
+    NormPool,
+    PointwiseMaxPool,
+    PointwiseMaxPool2D,
+    PointwiseMaxPool3D,
+)
 from ._field_structure import (
     BranchingModule,
     DisentangleModule,
@@ -157,4 +174,10 @@ __all__ = [
     "MultipleModule",
     "ReshuffleModule",
     "DisentangleModule",
+    "IIDBatchNorm1d",
+    "InducedNormBatchNorm",
+    "InducedNormPool",
+    "Linear",
+    "MaxPoolChannels",
+    "PointwiseMaxPool",
 ]
