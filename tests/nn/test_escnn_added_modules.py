@@ -281,3 +281,50 @@ def test_point_cloud_geometric_tensor_moves_points_and_fibres():
         snn.R2Conv(ft, ft, 3)(t)
     with pytest.raises(ValueError, match=r"expected coords \[6, 2\]"):
         GeometricTensor(x, ft, pos[:, :1])
+
+
+# ---------------------------------------------------------------------------- HarmonicPolynomialR3
+@pytest.mark.parametrize("group", ["so3", "o3"])
+def test_harmonic_polynomial_r3_is_equivariant(group):
+    h = snn.HarmonicPolynomialR3(3, group)
+    assert h.out_type.size == 16 and h.in_type.size == 3
+    x = torch.randn(20, 3, dtype=F64)
+    y = h(x)
+    for g in h.gspace.testing_elements[:6]:
+        with float64_default():
+            m = h.in_type.representation(g)
+        torch.testing.assert_close(m, h.G.matrix(g).to(F64) if group == "so3" else m)  # vector = standard action
+        torch.testing.assert_close(h(x @ m.T), _act(h.out_type, y, g), rtol=0, atol=1e-10)
+    # polynomials: homogeneous of degree l, with |P_l(x)| = |x|^l
+    off = 0
+    for l in range(4):
+        block = y[:, off:off + 2 * l + 1]
+        torch.testing.assert_close(block.norm(dim=1), x.norm(dim=1) ** l, rtol=1e-12, atol=0)
+        torch.testing.assert_close(h(2 * x)[:, off:off + 2 * l + 1], 2 ** l * block, rtol=1e-12, atol=0)
+        off += 2 * l + 1
+    out = h(GeometricTensor(x, h.in_type))
+    assert out.type == h.out_type
+    with pytest.raises(ValueError, match="points"):
+        h(torch.randn(3, 4))
+    assert h(torch.zeros(0, 3)).shape == (0, 16)
+
+
+@pytest.mark.parametrize("group", ["so3", "o3"])
+def test_harmonic_polynomial_r3_equals_escnn_up_to_a_basis_of_each_irrep(group):
+    """escnn writes the same polynomials (same norms) in its own basis of each irrep: per degree l,
+    escnn = Q_l ours with Q_l orthogonal (the documented change of basis)."""
+    eg, egs, en = _escnn()
+    torch.manual_seed(0)
+    L = 3
+    theirs, ours = en.HarmonicPolynomialR3(L, group), snn.HarmonicPolynomialR3(L, group)
+    assert theirs.out_type.size == ours.out_type.size
+    x = torch.randn(100, 3, dtype=torch.float32)
+    y_e = theirs(theirs.in_type(x)).tensor.double()
+    y_o = ours(x.double())
+    off = 0
+    for l in range(L + 1):
+        a, b = y_o[:, off:off + 2 * l + 1], y_e[:, off:off + 2 * l + 1]
+        q = torch.linalg.lstsq(a, b).solution.T  # b = a q^T
+        torch.testing.assert_close(q @ q.T, torch.eye(2 * l + 1, dtype=F64), rtol=0, atol=1e-5)
+        torch.testing.assert_close(a @ q.T, b, rtol=0, atol=1e-4)
+        off += 2 * l + 1

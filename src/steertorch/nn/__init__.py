@@ -88,6 +88,7 @@ from ._fourier_nonlinearity import (
 )
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
+from ._harmonic_polynomial import HarmonicPolynomialR3
 from ._implicit_kernel import BasisKernel, ImplicitKernel
 from ._norm_activation import NormActivation
 from ._s2_activation import S2Activation
@@ -180,4 +181,5 @@ __all__ = [
     "Linear",
     "MaxPoolChannels",
     "PointwiseMaxPool",
+    "HarmonicPolynomialR3",
 ]
