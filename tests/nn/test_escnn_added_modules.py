@@ -328,3 +328,98 @@ def test_harmonic_polynomial_r3_equals_escnn_up_to_a_basis_of_each_irrep(group):
         torch.testing.assert_close(q @ q.T, torch.eye(2 * l + 1, dtype=F64), rtol=0, atol=1e-5)
         torch.testing.assert_close(a @ q.T, b, rtol=0, atol=1e-4)
         off += 2 * l + 1
+
+
+# ---------------------------------------------------------------------------- R2PointConv / R3PointConv
+def _point_graph(n, d, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    pos = torch.randn(n, d, generator=gen, dtype=F64)
+    src, dst = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    keep = (src != dst) & ((pos[:, None] - pos[None]).norm(dim=-1) < 1.5)
+    return pos, torch.stack([src[keep], dst[keep]])
+
+
+@pytest.mark.parametrize("name, gs, fields", [
+    ("SO2", gspaces.rot2dOnR2(-1, maximum_frequency=3), lambda gs: [gs.irrep(0), gs.irrep(1), gs.irrep(2)]),
+    ("D4", gspaces.flipRot2dOnR2(4), lambda gs: [gs.regular_repr, gs.irrep(1, 1)]),
+    ("O3", gspaces.flipRot3dOnR3(), lambda gs: [gs.irrep((0, 1)), gs.irrep((1, -1)), gs.irrep((2, 1))]),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_point_conv_is_equivariant_for_every_group_element(name, gs, fields):
+    torch.manual_seed(0)
+    ft = FieldType(gs, fields(gs))
+    conv = (snn.R2PointConv if gs.dimensionality == 2 else snn.R3PointConv)(ft, ft, width=1.5, n_rings=3).double()
+    with torch.no_grad():
+        if conv.bias is not None:
+            conv.bias.normal_()
+    pos, edges = _point_graph(12, gs.dimensionality)
+    x = GeometricTensor(torch.randn(12, ft.size, dtype=F64), ft, pos)
+    y = conv(x, edges)
+    assert y.type == ft and torch.equal(y.coords, pos)
+    for g in list(gs.fibergroup.testing_elements(5))[1:]:
+        torch.testing.assert_close(conv(x.transform(g), edges).tensor, y.transform(g).tensor, rtol=0, atol=1e-10)
+    # plain tensors with edge_delta give the same; translations change nothing; 0 nodes work
+    delta = pos[edges[0]] - pos[edges[1]]
+    torch.testing.assert_close(conv(x.tensor, edges, delta), y.tensor)
+    shifted = GeometricTensor(x.tensor, ft, pos + 3.0)
+    torch.testing.assert_close(conv(shifted, edges).tensor, y.tensor)
+    empty = GeometricTensor(torch.zeros(0, ft.size, dtype=F64), ft, torch.zeros(0, gs.dimensionality, dtype=F64))
+    assert conv(empty, torch.zeros(2, 0, dtype=torch.long)).tensor.shape == (0, ft.size)
+    assert torch.equal(pickle.loads(pickle.dumps(conv))(x, edges).tensor, y.tensor)
+    with pytest.raises(ValueError, match="coords"):
+        conv(x.tensor, edges)
+    with pytest.raises(ValueError, match="width and n_rings"):
+        snn.R2PointConv(ft, ft) if gs.dimensionality == 2 else snn.R3PointConv(ft, ft)
+
+
+def _escnn_point_convs():
+    """escnn's point convolutions, with a stand-in for torch_geometric's MessagePassing (mean aggregation) so they
+    run without PyTorch Geometric."""
+    import sys
+    import types
+
+    _escnn()
+    if "torch_geometric" not in sys.modules:
+        class MessagePassing(torch.nn.Module):
+            def __init__(self, aggr="mean"):
+                super().__init__()
+
+            def propagate(self, edge_index, x, edge_delta):
+                m = self.message(x[edge_index[0]], edge_delta)
+                out = torch.zeros(x.shape[0], m.shape[1], dtype=m.dtype).index_add_(0, edge_index[1], m)
+                deg = torch.zeros(x.shape[0], dtype=m.dtype).index_add_(0, edge_index[1], torch.ones_like(m[:, 0]))
+                return out / deg.clamp(min=1)[:, None]
+
+        stub = types.ModuleType("torch_geometric")
+        stub.nn = types.SimpleNamespace(MessagePassing=MessagePassing)
+        sys.modules["torch_geometric"] = stub
+    if not hasattr(sys.modules["torch_geometric"], "nn") or not hasattr(sys.modules["torch_geometric"].nn,
+                                                                          "MessagePassing"):
+        pytest.skip("torch_geometric without MessagePassing")
+    from escnn.nn.modules import pointconv
+
+    return pointconv
+
+
+@pytest.mark.parametrize("case", ["C8 regular", "SO2 irreps", "D4 mixed", "C8 rings"])
+def test_point_conv_parameter_counts_equal_escnn(case):
+    eg, egs, en = _escnn()
+    pc = _escnn_point_convs()
+    kw = {"width": 2.0, "n_rings": 3}
+    if case.startswith("C8"):
+        gs, egsp = gspaces.rot2dOnR2(8), egs.rot2dOnR2(8)
+        t, et = [gs.trivial_repr, gs.regular_repr], [egsp.trivial_repr, egsp.regular_repr]
+        if case == "C8 rings":
+            kw = {"rings": [0.0, 0.7, 1.5, 2.5], "sigma": 0.5, "frequencies_cutoff": 2.0}
+    elif case == "SO2 irreps":
+        gs, egsp = gspaces.rot2dOnR2(-1, maximum_frequency=4), egs.rot2dOnR2(-1, maximum_frequency=4)
+        t, et = [gs.irrep(k) for k in range(4)], [egsp.irrep(k) for k in range(4)]
+    else:
+        gs, egsp = gspaces.flipRot2dOnR2(4), egs.flipRot2dOnR2(4)
+        t = [gs.regular_repr, gs.irrep(1, 1), gs.irrep(0, 0)]
+        et = [egsp.regular_repr, egsp.irrep(1, 1), egsp.irrep(0, 0)]
+    ours = snn.R2PointConv(FieldType(gs, t), FieldType(gs, t), **kw)
+    theirs = pc.R2PointConv(en.FieldType(egsp, et), en.FieldType(egsp, et), **kw)
+    n_ours = sum(p.numel() for n, p in ours.named_parameters() if n.startswith("kernel.weight"))
+    assert n_ours == theirs.weights.numel()
+    assert ours.bias.numel() == theirs.bias.numel()
+    assert ours.rings == theirs._rings and ours.sigma == theirs._sigma

@@ -183,3 +183,13 @@ __all__ = [
     "PointwiseMaxPool",
     "HarmonicPolynomialR3",
 ]
+
+
+def __getattr__(name: str):
+    # escnn's point convolutions live in steertorch.graph (they use its scatter and edge code, which builds on this
+    # package); they are reachable here under escnn's names, imported on first use (no import cycle)
+    if name in ("R2PointConv", "R3PointConv"):
+        from .. import graph
+
+        return getattr(graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
