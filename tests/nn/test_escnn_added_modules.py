@@ -423,3 +423,53 @@ def test_point_conv_parameter_counts_equal_escnn(case):
     assert n_ours == theirs.weights.numel()
     assert ours.bias.numel() == theirs.bias.numel()
     assert ours.rings == theirs._rings and ours.sigma == theirs._sigma
+
+
+# ---------------------------------------------------------------------------- R3IcoConv, default band limit
+def test_r3_ico_conv_is_equivariant_under_the_grid_symmetries_of_I():
+    torch.manual_seed(0)
+    gs = gspaces.icoOnR3()
+    t = FieldType(gs, [gs.trivial_repr, gs.irrep(1)])
+    conv = snn.R3IcoConv(t, t, 3, padding=1).double()
+    x = torch.randn(1, t.size, 5, 5, 5, dtype=F64)
+    assert len(grid_symmetries(gs)) == 12  # the rotations of the tetrahedral subgroup
+    assert field_equivariance_error(conv, x, grid_symmetries(gs)) < 1e-10
+    with pytest.raises(ValueError, match="samples"):
+        snn.R3IcoConv(t, t, 3, samples="cube")
+    with pytest.raises(ValueError, match="icosahedral"):
+        snn.R3IcoConv(FieldType(gspaces.octaOnR3(), [gspaces.octaOnR3().trivial_repr]), t, 3)
+
+
+def test_r3_ico_conv_signature_is_escnns():
+    import inspect
+
+    eg, egs, en = _escnn()
+    assert list(inspect.signature(snn.R3IcoConv).parameters) == list(inspect.signature(en.R3IcoConv).parameters)
+
+
+@pytest.mark.parametrize("case", ["C8 regular", "D4 regular", "D4 irreps", "SO2 irreps", "O2 irreps", "C4 k7"])
+def test_r2conv_default_parameter_counts_equal_escnn(case):
+    eg, egs, en = _escnn()
+    k = 7 if case == "C4 k7" else 5
+    if case in ("C8 regular", "D4 regular", "C4 k7"):
+        n = {"C8 regular": 8, "C4 k7": 4}.get(case, 4)
+        gs, egsp = ((gspaces.flipRot2dOnR2(4), egs.flipRot2dOnR2(4)) if case.startswith("D4")
+                    else (gspaces.rot2dOnR2(n), egs.rot2dOnR2(n)))
+        t, et = [gs.regular_repr] * 2, [egsp.regular_repr] * 2
+    elif case == "D4 irreps":
+        gs, egsp = gspaces.flipRot2dOnR2(4), egs.flipRot2dOnR2(4)
+        labels = [(0, 0), (1, 0), (1, 1), (0, 2), (1, 2)]
+        t, et = [gs.irrep(*lab) for lab in labels], [egsp.irrep(*lab) for lab in labels]
+    elif case == "SO2 irreps":
+        gs, egsp = gspaces.rot2dOnR2(-1, maximum_frequency=4), egs.rot2dOnR2(-1, maximum_frequency=4)
+        t, et = [gs.irrep(j) for j in range(4)], [egsp.irrep(j) for j in range(4)]
+    else:
+        gs, egsp = gspaces.flipRot2dOnR2(-1, maximum_frequency=4), egs.flipRot2dOnR2(-1, maximum_frequency=4)
+        labels = [(0, 0), (1, 0), (1, 1), (1, 2), (1, 3)]
+        t, et = [gs.irrep(*lab) for lab in labels], [egsp.irrep(*lab) for lab in labels]
+    ours = snn.R2Conv(FieldType(gs, t), FieldType(gs, t), k)
+    theirs = en.R2Conv(en.FieldType(egsp, et), en.FieldType(egsp, et), k)
+    assert ours.weights.numel() == theirs.weights.numel()
+    # the previous default stays available
+    wider = snn.R2Conv(FieldType(gs, t), FieldType(gs, t), k, frequencies_cutoff="steertorch")
+    assert wider.weights.numel() >= ours.weights.numel()

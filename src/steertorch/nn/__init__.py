@@ -11,7 +11,7 @@ torch.Size([2, 20])
 
 from ._activation import Activation
 from ._batchnorm import BatchNorm
-from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
+from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
 from ._dropout import Dropout
 from ._equivariant_mlp import EquivariantMLP
 from ._extract import Extract, ExtractIr
@@ -182,6 +182,7 @@ __all__ = [
     "MaxPoolChannels",
     "PointwiseMaxPool",
     "HarmonicPolynomialR3",
+    "R3IcoConv",
 ]
 
 
