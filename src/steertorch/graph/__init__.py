@@ -11,6 +11,7 @@ tensor([1., 1., 0.])
 from ._batch import Graph
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
 from ._egnn import EGNNLayer
+from ._escnn_point_conv import R2PointConv, R3PointConv
 from ._field_point_conv import FieldPointConv
 from ._knn import knn_graph
 from ._point_conv import PointConv, TFNLayer, gate_irreps
@@ -28,6 +29,8 @@ from ._segnn import (
 )
 
 __all__ = [
+    "R2PointConv",
+    "R3PointConv",
     "scatter_sum",
     "scatter_mean",
     "scatter_max",

@@ -86,4 +86,7 @@ def induced_representation(group: Group, subgroup: str | Group, psi: Representat
     with float64_default():
         rep = Representation.from_function(group, function, k * d,
                                            name=name or f"Ind[{sub.name}->{group.name}]({psi.name})")
+    # the size of the blocks that the cosets permute (escnn's "induced_norm_<d>" support): the induced-norm
+    # modules of steertorch.nn read it; not kept by pickling (those modules store their own copy)
+    rep.induced_block_size = d
     return rep

@@ -30,9 +30,12 @@ from ._factories import (
     trivialOnR3,
 )
 from ._gspace import GSpace
+from ._gspace0d import GSpace0D, no_base_space
 
 __all__ = [
     "GSpace",
+    "GSpace0D",
+    "no_base_space",
     "rot2dOnR2",
     "flipRot2dOnR2",
     "flip2dOnR2",

@@ -5,7 +5,7 @@
 torch.Size([27, 3])
 """
 
-from ._basis import KernelBasis, default_rings, frequency_cutoff, kernel_basis
+from ._basis import EscnnFrequencyCutoff, KernelBasis, default_rings, frequency_cutoff, kernel_basis
 from ._grid import grid_points
 from ._harmonic import harmonics, restricted_harmonics
 
@@ -14,6 +14,7 @@ __all__ = [
     "kernel_basis",
     "default_rings",
     "frequency_cutoff",
+    "EscnnFrequencyCutoff",
     "grid_points",
     "harmonics",
     "restricted_harmonics",

@@ -39,7 +39,7 @@ from ..group._group import float64_default
 from ..gspaces import GSpace
 from ._harmonic import harmonic_size, harmonics, restricted_harmonics
 
-__all__ = ["KernelBasis", "kernel_basis", "default_rings", "frequency_cutoff"]
+__all__ = ["KernelBasis", "kernel_basis", "default_rings", "frequency_cutoff", "EscnnFrequencyCutoff"]
 
 _ZERO_RADIUS = 1e-9
 
@@ -55,6 +55,44 @@ def default_rings(kernel_size: int, dilation: int = 1) -> tuple[list[float], flo
         raise ValueError(f"kernel_size must be an int >= 1, got {kernel_size!r}")
     radii = [float(i * dilation) for i in range((kernel_size - 1) // 2 + 1)]
     return radii, 0.6 * dilation
+
+
+class EscnnFrequencyCutoff:
+    r"""escnn's default band limit of the grid convolutions (its ``frequencies_cutoff=None``), a callable
+    ``r -> J_max`` for :func:`kernel_basis`. With :math:`m = \lfloor k/2 \rfloor` for kernel size k:
+
+    - 2D: :math:`J(0) = 0`, :math:`J(m) = \min(2m, 2)`, otherwise :math:`J(r) = \min(2r, 2r - ((r + 1) \bmod 2))`;
+    - 3D: :math:`J(r) = \min(2r, m - r + 2)`.
+
+    The outer ring is kept to low frequencies (fewer basis elements than ``floor(2 r)``: 88 instead of 120 for C8
+    regular fields and kernel size 5). Hashable (equal for equal ``(kernel_size, d)``), so bases stay cached.
+
+    >>> f = EscnnFrequencyCutoff(5, 2)
+    >>> [f(r) for r in (0.0, 1.0, 2.0)], [EscnnFrequencyCutoff(7, 3)(r) for r in (0.0, 1.0, 2.0, 3.0)]
+    ([0, 2, 2], [0, 2, 3, 2])
+    """
+
+    def __init__(self, kernel_size: int, d: int) -> None:
+        if d not in (2, 3):
+            raise ValueError(f"EscnnFrequencyCutoff: d must be 2 or 3, got {d!r}")
+        self.kernel_size, self.d = int(kernel_size), d
+
+    def __call__(self, r: float) -> int:
+        m = self.kernel_size // 2
+        if self.d == 3:
+            return int(min(2 * r, m - r + 2))
+        if r == 0:
+            return 0
+        return int(min(2 * r, 2 if r == m else 2 * r - (r + 1) % 2))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EscnnFrequencyCutoff) and (self.kernel_size, self.d) == (other.kernel_size, other.d)
+
+    def __hash__(self) -> int:
+        return hash(("EscnnFrequencyCutoff", self.kernel_size, self.d))
+
+    def __repr__(self) -> str:
+        return f"EscnnFrequencyCutoff(kernel_size={self.kernel_size}, d={self.d})"
 
 
 def frequency_cutoff(radius: float, factor: float = 2.0, maximum_frequency: int | None = None) -> int:

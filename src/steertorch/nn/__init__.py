@@ -11,7 +11,7 @@ torch.Size([2, 20])
 
 from ._activation import Activation
 from ._batchnorm import BatchNorm
-from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed
+from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
 from ._dropout import Dropout
 from ._equivariant_mlp import EquivariantMLP
 from ._extract import Extract, ExtractIr
@@ -35,10 +35,19 @@ from ._field_avg_pooling import (
     PointwiseMaxPoolAntialiased2D,
     PointwiseMaxPoolAntialiased3D,
 )
-from ._field_batchnorm import GNormBatchNorm, IIDBatchNorm2d, IIDBatchNorm3d, InnerBatchNorm, NormBatchNorm
+from ._field_batchnorm import (
+    GNormBatchNorm,
+    IIDBatchNorm1d,
+    IIDBatchNorm2d,
+    IIDBatchNorm3d,
+    InducedNormBatchNorm,
+    InnerBatchNorm,
+    NormBatchNorm,
+)
 from ._field_containers import RestrictionModule, SequentialModule
 from ._field_gates import GatedNonLinearity2, GatedNonLinearityUniform
-from ._field_linear import FieldLinear
+from ._field_induced import InducedNormPool
+from ._field_linear import FieldLinear, Linear
 from ._field_misc import (
     ELU,
     FieldDropout,
@@ -51,7 +60,15 @@ from ._field_misc import (
 )
 from ._field_module import EquivariantModule
 from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
-from ._field_pooling import GroupPooling, NormMaxPool, NormPool, PointwiseMaxPool2D, PointwiseMaxPool3D
+from ._field_pooling import (
+    GroupPooling,
+    MaxPoolChannels,
+    NormMaxPool,
+    NormPool,
+    PointwiseMaxPool,
+    PointwiseMaxPool2D,
+    PointwiseMaxPool3D,
+)
 from ._field_structure import (
     BranchingModule,
     DisentangleModule,
@@ -71,6 +88,7 @@ from ._fourier_nonlinearity import (
 )
 from ._gate import Gate
 from ._gcnn import GroupConv2d, LiftingConv2d
+from ._harmonic_polynomial import HarmonicPolynomialR3
 from ._identity import Identity
 from ._implicit_kernel import BasisKernel, ImplicitKernel
 from ._norm_activation import NormActivation
@@ -159,4 +177,22 @@ __all__ = [
     "MultipleModule",
     "ReshuffleModule",
     "DisentangleModule",
+    "IIDBatchNorm1d",
+    "InducedNormBatchNorm",
+    "InducedNormPool",
+    "Linear",
+    "MaxPoolChannels",
+    "PointwiseMaxPool",
+    "HarmonicPolynomialR3",
+    "R3IcoConv",
 ]
+
+
+def __getattr__(name: str):
+    # escnn's point convolutions live in steertorch.graph (they use its scatter and edge code, which builds on this
+    # package); they are reachable here under escnn's names, imported on first use (no import cycle)
+    if name in ("R2PointConv", "R3PointConv"):
+        from .. import graph
+
+        return getattr(graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,12 +29,12 @@ from torch import nn
 from .._dtype import ExactConstants, check_input_dtype
 from ..group import Representation
 from ..group._group import float64_default
-from ..kernels import default_rings, grid_points, kernel_basis
+from ..kernels import EscnnFrequencyCutoff, default_rings, grid_points, kernel_basis
 from ..o3._empty import register_weight
 from ._field_module import EquivariantModule
 from ._field_type import FieldType
 
-__all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed"]
+__all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed", "R3IcoConv"]
 
 _BASIS_TOL = 1e-6  # sampled basis kernels with a smaller norm (relative to the largest) are dropped
 
@@ -379,7 +379,7 @@ class _RdConv(EquivariantModule, ExactConstants):
                  padding: int | Sequence[int] = 0, stride: int | Sequence[int] = 1,
                  dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", sigma: float | Sequence[float] | None = None,
-                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 frequencies_cutoff: float | str | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, initialize: bool = True,
                  output_padding: int | Sequence[int] = 0, kernel: nn.Module | None = None) -> None:
         super().__init__()
@@ -422,7 +422,12 @@ class _RdConv(EquivariantModule, ExactConstants):
             else:
                 sig_t = float(sigma) * dil if isinstance(sigma, (int, float)) else tuple(float(s) * dil
                                                                                         for s in sigma)
-        cutoff = 2.0 if frequencies_cutoff is None else frequencies_cutoff
+        if frequencies_cutoff is None or frequencies_cutoff == "escnn":  # escnn's default band limit
+            cutoff = EscnnFrequencyCutoff(k, d)
+        elif frequencies_cutoff == "steertorch":  # floor(2 r) on every ring
+            cutoff = 2.0
+        else:
+            cutoff = frequencies_cutoff
         gspace = in_type.gspace
 
         def basis_fn(rep_i: Representation, rep_o: Representation):
@@ -531,8 +536,10 @@ class R2Conv(_RdConv):
         bias: a learned bias on the invariant (trivial-irrep) components of the output only.
         sigma, rings: width and radii of the Gaussian rings of the basis, in grid units of the undilated kernel
             (scaled by ``dilation``); default radii ``0, 1, ..., (k - 1) // 2`` and sigma 0.6.
-        frequencies_cutoff: band limit of a ring of radius r: ``floor(c * r)`` for a number c (default 2) or a
-            callable ``r -> J_max``.
+        frequencies_cutoff: band limit of a ring of radius r: ``floor(c * r)`` for a number c, a callable
+            ``r -> J_max``, ``"escnn"`` (the default, ``None``: escnn's rule,
+            :class:`~steertorch.kernels.EscnnFrequencyCutoff`, so default parameter counts equal escnn's) or
+            ``"steertorch"`` (``floor(2 r)``: more frequencies on the outer ring).
         initialize: He-like initialisation (unit expected second moment of every output channel for i.i.d.
             unit inputs); otherwise weights start at zero.
         maximum_offset, recompute, basis_filter, basisexpansion: escnn's arguments, accepted at the values that
@@ -565,7 +572,7 @@ class R2Conv(_RdConv):
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
                  stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
                  bias: bool = True, sigma: float | Sequence[float] | None = None,
-                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 frequencies_cutoff: float | str | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True, *,
                  kernel: nn.Module | None = None, basisexpansion: str = "blocks") -> None:
@@ -592,7 +599,7 @@ class R3Conv(_RdConv):
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
                  stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
                  bias: bool = True, sigma: float | Sequence[float] | None = None,
-                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 frequencies_cutoff: float | str | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True, *,
                  kernel: nn.Module | None = None, maximum_offset: int | None = None,
@@ -623,7 +630,7 @@ class R2ConvTransposed(_RdConv):
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
                  output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  sigma: float | Sequence[float] | None = None,
-                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 frequencies_cutoff: float | str | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True, *,
                  basisexpansion: str = "blocks") -> None:
@@ -650,10 +657,47 @@ class R3ConvTransposed(_RdConv):
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
                  output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
                  sigma: float | Sequence[float] | None = None,
-                 frequencies_cutoff: float | Callable[[float], int] | None = None,
+                 frequencies_cutoff: float | str | Callable[[float], int] | None = None,
                  rings: Sequence[float] | None = None, maximum_offset: int | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True, *,
                  basisexpansion: str = "blocks") -> None:
         _check_escnn_arguments(type(self).__name__, maximum_offset, recompute, basis_filter, basisexpansion)
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, groups, bias, "zeros",
                          sigma, frequencies_cutoff, rings, initialize, output_padding)
+
+
+class R3IcoConv(R3Conv):
+    r"""escnn's ``R3IcoConv``: the steerable 3D convolution for the icosahedral group (``icoOnR3``), with escnn's
+    signature and its wide band limit (``frequencies_cutoff=5``: ring r carries frequencies up to ``floor(5 r)``).
+
+    escnn builds this layer's kernels from functions on the vertices of an icosahedron (``samples="ico"``), a
+    dodecahedron or an icosidodecahedron, interpolated by Gaussians ("aliased" bases). Here the kernel is the
+    analytic harmonic basis restricted to I (the one mechanism of :func:`~steertorch.kernels.kernel_basis`): the
+    layer is equivariant in the same way, but its basis and parameter count differ from escnn's, and ``samples``
+    (checked to be one of escnn's three values) does not change it.
+
+    >>> import torch
+    >>> from steertorch.gspaces import icoOnR3
+    >>> gs = icoOnR3()
+    >>> t = FieldType(gs, [gs.trivial_repr, gs.irrep(1)])
+    >>> conv = R3IcoConv(t, t, 3, padding=1)
+    >>> conv(torch.randn(1, 4, 5, 5, 5)).shape
+    torch.Size([1, 4, 5, 5, 5])
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 stride: int = 1, dilation: int = 1, padding_mode: str = "zeros", groups: int = 1,
+                 bias: bool = True, samples: str = "ico", sigma: float | Sequence[float] | None = None,
+                 rings: Sequence[float] | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True) -> None:
+        from ..group import ico_group
+
+        for what, t in (("in_type", in_type), ("out_type", out_type)):
+            if not isinstance(t, FieldType) or t.fibergroup != ico_group():
+                raise ValueError(f"R3IcoConv: {what} must be a FieldType of the icosahedral group (icoOnR3), got "
+                                 f"{t!r}")
+        if samples not in ("ico", "dodeca", "icosidodeca"):
+            raise ValueError(f"R3IcoConv: samples must be 'ico', 'dodeca' or 'icosidodeca', got {samples!r}")
+        self.samples = samples
+        super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, padding_mode, groups, bias,
+                         sigma, 5.0, rings, recompute, basis_filter, initialize)

@@ -34,13 +34,16 @@ import torch
 from torch import nn
 
 from .._dtype import ExactConstants, module_dtype
+from .._dtype import check_input_dtype as _check_input_dtype
 from ..o3._empty import connected_zeros
 from ._conv import _invariant_basis
+from ._field_induced import induced_block_sizes
 from ._field_module import EquivariantModule
 from ._field_nonlinearity import _check_input, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
-__all__ = ["InnerBatchNorm", "NormBatchNorm", "IIDBatchNorm2d", "IIDBatchNorm3d", "GNormBatchNorm"]
+__all__ = ["InnerBatchNorm", "NormBatchNorm", "IIDBatchNorm1d", "IIDBatchNorm2d", "IIDBatchNorm3d", "GNormBatchNorm",
+           "InducedNormBatchNorm"]
 
 
 class _FieldBatchNorm(EquivariantModule, ExactConstants):
@@ -100,8 +103,11 @@ class _FieldBatchNorm(EquivariantModule, ExactConstants):
             self.running_mean.zero_()
             self.running_var.fill_(1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> None:
         _check_input(self.in_type, x, self._who, module_dtype(self))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
         if x.numel() == 0:  # no statistics to take or update: the empty output, on the graph of the parameters
             return x + connected_zeros(self.weight, self.bias)
         c = x.shape[1]
@@ -280,6 +286,38 @@ _IID_DOC = r"""Batch norm for fields of any (orthogonal) representation on a {d}
     """
 
 
+class IIDBatchNorm1d(_IIDBatchNorm):
+    r"""Batch norm for fields of any (orthogonal) representation on ``[B, C]`` or ``[B, C, L]`` inputs (escnn's
+    ``IIDBatchNorm1d``; typically with a :func:`~steertorch.gspaces.no_base_space` G-space, as in equivariant
+    MLPs). The statistics run over the batch (and L); otherwise as :class:`IIDBatchNorm2d`:
+
+    .. math::  m_i = \mathbb{E}\, E_i^\top v, \qquad u = v - E_i m_i, \qquad
+               \sigma_i^2 = \mathbb{E}\, |u|^2 / d_i, \qquad
+               v \mapsto w_i\, \frac{u}{\sqrt{\sigma_i^2 + \epsilon}} + E_i \beta_i .
+
+    Any G-space is accepted (the axis L is not acted on, as in escnn).
+
+    >>> import torch
+    >>> from steertorch.group import so3_group
+    >>> from steertorch.gspaces import no_base_space
+    >>> gs = no_base_space(so3_group())
+    >>> bn = IIDBatchNorm1d(FieldType(gs, [gs.irrep(0), gs.irrep(1)]), eps=0.0)
+    >>> y = bn(torch.randn(64, 4) + 3)
+    >>> bool(y[:, 0].mean().abs() < 1e-5), round(float(y[:, 1:].detach().pow(2).sum(1).mean()), 5)
+    (True, 3.0)
+    """
+
+    _who = "IIDBatchNorm1d"
+    _dimensionality = None
+
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or x.shape[1] != self.in_type.size:
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"IIDBatchNorm1d: expected input [batch, {self.in_type.size}] or [batch, "
+                             f"{self.in_type.size}, L] of type {self.in_type!r}, got {shape}")
+        _check_input_dtype("IIDBatchNorm1d", "input x", x, module_dtype(self))
+
+
 class IIDBatchNorm2d(_IIDBatchNorm):
     _who = "IIDBatchNorm2d"
     _dimensionality = 2
@@ -350,3 +388,47 @@ class GNormBatchNorm(_FieldBatchNorm):
             basis = None
         self._setup(onehot, onehot, block, centred, basis)
 
+
+
+class InducedNormBatchNorm(_FieldBatchNorm):
+    r"""Batch norm of fields of induced representations without invariant part (escnn's
+    ``InducedNormBatchNorm``): each field is rescaled by one factor shared by all its sub-fields,
+
+    .. math::  v \mapsto w_i\, \frac{v}{\sqrt{\mathbb{E}_{b,p}|v|^2 / d_i + \epsilon}},
+
+    no mean is removed and no bias added (a field without trivial irreps has mean zero over the group,
+    :math:`\frac{1}{|G|}\sum_g \rho(g) v = 0`). Equivariant because :math:`|\rho(g)v| = |v|`. Each field must
+    have no trivial irrep (``ValueError`` otherwise) and permute blocks of equal size (as for
+    :class:`InducedNormNonLinearity`; the block size is read from a representation built by
+    ``gspace.induced_repr``, or given as ``block_size``).
+
+    Unlike escnn's, training mode normalises with the batch statistics (as ``torch.nn.BatchNorm``), and the running
+    variance is the plain mean of :math:`|v|^2/d_i` (the mean is known to be 0, so no ``n / (n - 1)`` factor).
+    Eval mode is the same map as escnn's for the same running variance and weights.
+
+    >>> import torch
+    >>> from steertorch.gspaces import flipRot2dOnR2
+    >>> gs = flipRot2dOnR2(4)
+    >>> sub, _ = gs.restrict("C4")
+    >>> rho = gs.induced_repr("C4", sub.irrep(1))
+    >>> bn = InducedNormBatchNorm(FieldType(gs, [rho, rho]), eps=0.0)
+    >>> y = bn(torch.randn(8, 8, 5, 5) * 3)
+    >>> round(float(y[:, :4].detach().pow(2).sum(1).mean()), 5)  # E|v|^2 = d = 4
+    4.0
+    """
+
+    _who = "InducedNormBatchNorm"
+
+    def __init__(self, in_type: FieldType, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, block_size: int | list[int] | None = None) -> None:
+        super().__init__(in_type, eps, momentum, affine, track_running_stats)
+        self.block_size = induced_block_sizes(in_type, block_size, self._who)
+        for i, rho in enumerate(in_type.representations):
+            if any(psi.is_trivial() for psi in rho.irreps):
+                raise ValueError(f"InducedNormBatchNorm: field {i} ({rho.name}) contains a trivial irrep (its mean "
+                                 "need not vanish); use IIDBatchNorm2d/3d or NormBatchNorm")
+        none = torch.zeros(in_type.size, 0, dtype=torch.float64)
+        self._setup(none, none, _field_blocks(in_type), [0] * len(in_type))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", block_size={self.block_size}"

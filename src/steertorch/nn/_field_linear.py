@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from .._dtype import ExactConstants, check_input_dtype
+from ..gspaces import GSpace
 from ..kernels import kernel_basis
 from ._conv import _BasisExpansion, _check_type_pair, _register_invariant_bias
 from ._field_module import EquivariantModule
 from ._field_type import FieldType
 
-__all__ = ["FieldLinear"]
+__all__ = ["FieldLinear", "Linear"]
 
 
 class FieldLinear(EquivariantModule, ExactConstants):
@@ -41,6 +42,8 @@ class FieldLinear(EquivariantModule, ExactConstants):
         _check_type_pair(in_type, out_type)
         self.in_type, self.out_type = in_type, out_type
         gspace = in_type.gspace
+        if gspace.dimensionality == 0:  # no base space: the intertwiners are those of the group on its own space
+            gspace = GSpace(gspace.fibergroup, gspace.fibergroup.ambient_dim)
         points = torch.zeros(1, gspace.dimensionality, dtype=torch.float64)
 
         def basis_fn(rep_i, rep_o):
@@ -75,10 +78,18 @@ class FieldLinear(EquivariantModule, ExactConstants):
         return y
 
     def export(self) -> nn.Module:
-        """A plain ``torch.nn.Conv{d}d`` with kernel size 1 (d the G-space's dimensionality)."""
+        """A plain ``torch.nn.Conv{d}d`` with kernel size 1 (d the G-space's dimensionality; a ``torch.nn.Linear``
+        for a G-space without base space)."""
         d = self.in_type.gspace.dimensionality
         with torch.no_grad():
             w, b = self.matrix()
+        if d == 0:
+            lin = nn.Linear(self.in_type.size, self.out_type.size, bias=b is not None, dtype=w.dtype, device=w.device)
+            with torch.no_grad():
+                lin.weight.copy_(w)
+                if b is not None:
+                    lin.bias.copy_(b)
+            return lin
         cls = nn.Conv2d if d == 2 else nn.Conv3d
         conv = cls(self.in_type.size, self.out_type.size, 1, bias=b is not None, dtype=w.dtype, device=w.device)
         with torch.no_grad():
@@ -89,3 +100,26 @@ class FieldLinear(EquivariantModule, ExactConstants):
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}, weights={self.expansion.n_weights}"
+
+
+class Linear(FieldLinear):
+    r"""escnn's ``Linear``: the equivariant linear map :math:`y = W x + b` of :class:`FieldLinear`, with escnn's
+    signature, for features ``[B, C]`` over a G-space without base space
+    (:func:`~steertorch.gspaces.no_base_space`; other G-spaces work too, on ``[B, C, *spatial]``).
+    ``basisexpansion`` must be ``"blocks"``; ``recompute`` has no effect (the matrix is expanded on every call).
+    ``export()`` gives a ``torch.nn.Linear``.
+
+    >>> import torch
+    >>> from steertorch.group import so3_group
+    >>> from steertorch.gspaces import no_base_space
+    >>> gs = no_base_space(so3_group())
+    >>> lin = Linear(FieldType(gs, [gs.irrep(0), gs.irrep(1)] * 2), FieldType(gs, [gs.irrep(1)] * 3))
+    >>> lin.weights.numel(), lin(torch.randn(5, 8)).shape
+    (6, torch.Size([5, 9]))
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, bias: bool = True, basisexpansion: str = "blocks",
+                 recompute: bool = False, initialize: bool = True) -> None:
+        if basisexpansion != "blocks":
+            raise ValueError(f"Linear: basisexpansion must be 'blocks', got {basisexpansion!r}")
+        super().__init__(in_type, out_type, bias=bias, initialize=initialize)

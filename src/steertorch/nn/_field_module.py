@@ -16,7 +16,9 @@ class EquivariantModule:
     Calling the module on a plain ``[B, C, *spatial]`` tensor returns a plain tensor (the module's ``forward``).
     Calling it on a :class:`GeometricTensor` checks that the tensor's type *is* ``in_type`` (``ValueError``
     otherwise: a tensor of another type with the same number of channels is refused, not silently reinterpreted)
-    and returns a ``GeometricTensor`` of type ``out_type``. Further arguments pass through unchanged.
+    and returns a ``GeometricTensor`` of type ``out_type``. Further arguments pass through unchanged. A point-cloud
+    ``GeometricTensor`` (``coords`` set, rows ``[N, C]``) goes through modules that act point by point (linear maps,
+    nonlinearities, batch norms, invariant maps); its ``coords`` are kept.
 
     >>> import torch
     >>> from steertorch.gspaces import rot2dOnR2
@@ -34,8 +36,23 @@ class EquivariantModule:
             if x.type != in_type:
                 raise ValueError(f"{type(self).__name__}: the input GeometricTensor has type {x.type!r}, but the "
                                  f"module's in_type is {in_type!r}")
+            if x.coords is not None:
+                return self._call_on_points(x, *args, **kwargs)
             return GeometricTensor(super().__call__(x.tensor, *args, **kwargs), self.out_type)
         return super().__call__(x, *args, **kwargs)
+
+    def _call_on_points(self, x: GeometricTensor, *args, **kwargs) -> GeometricTensor:
+        """A point-cloud ``GeometricTensor`` (rows ``[N, C]`` with ``coords``) through a module that acts at each
+        point on its own: the rows are seen as ``N`` grids of one pixel (``[N, C, 1, ..., 1]``). Modules with a
+        spatial window (``kernel_size``: convolutions, pooling) raise ``ValueError``: a window of a grid means
+        nothing on points (use :class:`~steertorch.nn.R2PointConv` / :class:`~steertorch.nn.R3PointConv`)."""
+        if hasattr(self, "kernel_size"):
+            raise ValueError(f"{type(self).__name__}: acts on grids (it has a kernel_size), got a point-cloud "
+                             "GeometricTensor (with coords); use R2PointConv / R3PointConv on points")
+        d = self.in_type.gspace.dimensionality
+        n = x.tensor.shape[0]
+        y = super().__call__(x.tensor.reshape(n, x.tensor.shape[1], *([1] * d)), *args, **kwargs)
+        return GeometricTensor(y.reshape(n, y.shape[1]), self.out_type, x.coords)
 
     def check_equivariance(self, atol: float = 1e-7, rtol: float = 1e-5, size: int = 9,
                            elements: list | None = None) -> list[tuple[torch.Tensor, float]]:

@@ -29,7 +29,8 @@ from ._field_module import EquivariantModule
 from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
 
-__all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "NormMaxPool"]
+__all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "PointwiseMaxPool", "NormMaxPool",
+           "MaxPoolChannels"]
 
 _IntN = int | tuple[int, ...]
 _MAX_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
@@ -259,3 +260,33 @@ class NormMaxPool(_WindowPool):
         out = where.shape[2:]
         where = where.index_select(1, fidx).reshape(b, c, math.prod(out))
         return x.reshape(b, c, math.prod(x.shape[2:])).gather(2, where).reshape(b, c, *out)
+
+
+PointwiseMaxPool = PointwiseMaxPool2D  # escnn's alias
+
+
+class MaxPoolChannels(nn.Module):
+    r"""The maximum over each group of ``kernel_size`` consecutive channels (escnn's ``MaxPoolChannels``), on plain
+    ``[B, C, *spatial]`` tensors: :math:`y_{b,c}(p) = \max_{0 \le j < k} x_{b, ck + j}(p)`. Not a field module: it
+    has no types (on regular fields of a group of order k it is :class:`GroupPooling`).
+
+    >>> MaxPoolChannels(2)(torch.tensor([[1.0, 3.0, -2.0, -5.0]])).tolist()
+    [[3.0, -2.0]]
+    """
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
+            raise ValueError(f"MaxPoolChannels: kernel_size must be an int >= 1, got {kernel_size!r}")
+        self.kernel_size = kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[1] % k:
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"MaxPoolChannels: expected a tensor [batch, C, *spatial] with C divisible by "
+                             f"{k}, got {shape}")
+        return x.reshape(x.shape[0], x.shape[1] // k, k, *x.shape[2:]).amax(2)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}"

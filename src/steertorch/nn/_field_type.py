@@ -175,6 +175,8 @@ class FieldType:
         r"""The action :math:`(g\cdot x)(p) = \rho(g)\,x(M(g)^{-1}p)` on a ``[B, size, *spatial]`` tensor."""
         self.check(x)
         g = self._element(g)
+        if self.gspace.dimensionality == 0:  # no base space: the fibres only
+            return self.transform_fibers(x, g)
         m = self.gspace.basespace_action(g.to(torch.float64) if g.is_floating_point() else g)
         m = m.to(torch.float64).cpu()
         moved = _permute_grid(x, m)
@@ -190,6 +192,11 @@ class GeometricTensor:
     take either a plain tensor or a ``GeometricTensor``; given one, they check its type against their
     ``in_type`` (a tensor of another type raises ``ValueError``, even with the same number of channels) and
     return a ``GeometricTensor`` of their ``out_type``.
+
+    Point clouds (escnn's ``coords``): ``GeometricTensor(x, type, coords)`` with ``x`` ``[N, size]`` (one row per
+    point) and ``coords`` ``[N, d]`` their positions in :math:`\mathbb{R}^d` (d the G-space's dimensionality); the
+    input of :class:`~steertorch.nn.R2PointConv` / :class:`~steertorch.nn.R3PointConv`. ``transform(g)`` then
+    moves the points, :math:`p \mapsto M(g)\,p`, and acts on the fibres. Without ``coords``, ``coords`` is None.
 
     Indexing: ``x[b, f, *spatial]`` indexes the batch and the spatial axes as a tensor does, and the second
     index selects *fields* (an int, a slice or a list of field indices), not channels; integer indices keep
@@ -207,14 +214,32 @@ class GeometricTensor:
     True
     """
 
-    __slots__ = ("tensor", "type")
+    __slots__ = ("tensor", "type", "coords")
 
-    def __init__(self, tensor: torch.Tensor, type: FieldType) -> None:  # noqa: A002 - escnn's name
+    def __init__(self, tensor: torch.Tensor, type: FieldType,  # noqa: A002 - escnn's name
+                 coords: torch.Tensor | None = None) -> None:
         if not isinstance(type, FieldType):
             raise ValueError(f"GeometricTensor: type must be a FieldType, got {builtins.type(type).__name__}")
-        type.check(tensor)
+        if coords is None:
+            type.check(tensor)
+        else:
+            d = type.gspace.dimensionality
+            if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2 or tensor.shape[1] != type.size:
+                shape = list(tensor.shape) if isinstance(tensor, torch.Tensor) else builtins.type(tensor).__name__
+                raise ValueError(f"GeometricTensor: with coords, expected a tensor [N, {type.size}] (one row per "
+                                 f"point) of type {type!r}, got {shape}")
+            if not isinstance(coords, torch.Tensor) or coords.shape != (tensor.shape[0], d):
+                shape = list(coords.shape) if isinstance(coords, torch.Tensor) else builtins.type(coords).__name__
+                raise ValueError(f"GeometricTensor: expected coords [{tensor.shape[0]}, {d}], got {shape}")
         self.tensor = tensor
         self.type = type
+        self.coords = coords
+
+    def _fibers(self, g: torch.Tensor | int) -> torch.Tensor:
+        """rho(g) applied to the rows of a point-cloud tensor ``[N, C]``."""
+        d = self.type.gspace.dimensionality
+        t = self.tensor.reshape(*self.tensor.shape, *([1] * d))
+        return self.type.transform_fibers(t, g).reshape(self.tensor.shape)
 
     # ------------------------------------------------------------------ tensor-like
     @property
@@ -234,23 +259,31 @@ class GeometricTensor:
 
     def to(self, *args, **kwargs) -> GeometricTensor:
         """``tensor.to(...)`` (device / dtype), same type."""
-        return GeometricTensor(self.tensor.to(*args, **kwargs), self.type)
+        coords = None if self.coords is None else self.coords.to(*args, **kwargs)
+        return GeometricTensor(self.tensor.to(*args, **kwargs), self.type, coords)
 
     def detach(self) -> GeometricTensor:
-        return GeometricTensor(self.tensor.detach(), self.type)
+        return GeometricTensor(self.tensor.detach(), self.type, self.coords)
 
     # ------------------------------------------------------------------ group action
     def transform(self, g: torch.Tensor | int) -> GeometricTensor:
         r"""The action :math:`(g\cdot x)(p) = \rho(g)\,x(M(g)^{-1}p)` (:meth:`FieldType.transform`)."""
+        if self.coords is not None:  # points: p -> M(g) p, fibres rho(g)
+            g = self.type._element(g)
+            m = self.type.gspace.basespace_action(g.to(torch.float64) if g.is_floating_point() else g)
+            coords = self.coords @ m.to(dtype=self.coords.dtype, device=self.coords.device).T
+            return GeometricTensor(self._fibers(g), self.type, coords)
         return GeometricTensor(self.type.transform(self.tensor, g), self.type)
 
     def transform_fibers(self, g: torch.Tensor | int) -> GeometricTensor:
         r"""The action on the channels only, :math:`x(p) \mapsto \rho(g)\,x(p)`."""
+        if self.coords is not None:
+            return GeometricTensor(self._fibers(g), self.type, self.coords)
         return GeometricTensor(self.type.transform_fibers(self.tensor, g), self.type)
 
     def restrict(self, subgroup_id) -> GeometricTensor:
         """The same data seen by a subgroup (:meth:`FieldType.restrict`)."""
-        return GeometricTensor(self.tensor, self.type.restrict(subgroup_id))
+        return GeometricTensor(self.tensor, self.type.restrict(subgroup_id), self.coords)
 
     # ------------------------------------------------------------------ fields
     def __getitem__(self, index) -> GeometricTensor:
@@ -262,8 +295,9 @@ class GeometricTensor:
             raise ValueError(f"GeometricTensor: too many indices ({len(index)}) for a tensor of shape "
                              f"{list(self.tensor.shape)}")
         keep = [slice(i, i + 1 if i != -1 else None) if isinstance(i, int) else i for i in index]
+        coords = None if self.coords is None else self.coords[keep[0]]
         if len(keep) < 2:
-            return GeometricTensor(self.tensor[tuple(keep)], self.type)
+            return GeometricTensor(self.tensor[tuple(keep)], self.type, coords)
         fields = list(range(len(self.type)))
         f = index[1]
         chosen = [fields[f]] if isinstance(f, int) else (fields[f] if isinstance(f, slice) else [fields[i] for i in f])
@@ -272,7 +306,7 @@ class GeometricTensor:
         channels = [c for i in chosen for c in range(self.type.fields_start[i], self.type.fields_end[i])]
         t = self.tensor[(keep[0],)][:, channels]
         t = t[(slice(None), slice(None), *keep[2:])]
-        return GeometricTensor(t, FieldType(self.type.gspace, [self.type.representations[i] for i in chosen]))
+        return GeometricTensor(t, FieldType(self.type.gspace, [self.type.representations[i] for i in chosen]), coords)
 
     def split(self, breaks: Sequence[int | None]) -> list[GeometricTensor]:
         """Split along the fields at the given field indices (escnn's ``split``; ``None`` = the end)."""
@@ -290,10 +324,10 @@ class GeometricTensor:
         return other
 
     def __add__(self, other: GeometricTensor) -> GeometricTensor:
-        return GeometricTensor(self.tensor + self._same_type(other, "+").tensor, self.type)
+        return GeometricTensor(self.tensor + self._same_type(other, "+").tensor, self.type, self.coords)
 
     def __sub__(self, other: GeometricTensor) -> GeometricTensor:
-        return GeometricTensor(self.tensor - self._same_type(other, "-").tensor, self.type)
+        return GeometricTensor(self.tensor - self._same_type(other, "-").tensor, self.type, self.coords)
 
     def __iadd__(self, other: GeometricTensor) -> GeometricTensor:
         self.tensor = self.tensor + self._same_type(other, "+=").tensor
@@ -305,12 +339,12 @@ class GeometricTensor:
             raise ValueError("GeometricTensor *: only a scalar multiple is equivariant")
         if not isinstance(other, (int, float, torch.Tensor)):
             return NotImplemented
-        return GeometricTensor(self.tensor * other, self.type)
+        return GeometricTensor(self.tensor * other, self.type, self.coords)
 
     __rmul__ = __mul__
 
     def __neg__(self) -> GeometricTensor:
-        return GeometricTensor(-self.tensor, self.type)
+        return GeometricTensor(-self.tensor, self.type, self.coords)
 
     def __repr__(self) -> str:
         return f"GeometricTensor(shape={list(self.tensor.shape)}, type={self.type!r})"
@@ -334,7 +368,7 @@ def tensor_directsum(tensors: Sequence[GeometricTensor]) -> GeometricTensor:
     out_type = tensors[0].type
     for t in tensors[1:]:
         out_type = out_type + t.type
-    return GeometricTensor(torch.cat([t.tensor for t in tensors], dim=1), out_type)
+    return GeometricTensor(torch.cat([t.tensor for t in tensors], dim=1), out_type, tensors[0].coords)
 
 
 def _rep_spec(rho: Representation) -> tuple:
