@@ -111,3 +111,10 @@ def test_traced_linear_computes_on_new_inputs():
     traced = torch.jit.trace(lin, torch.randn(3, lin.irreps_in.dim, dtype=torch.float64))
     x = torch.randn(6, lin.irreps_in.dim, dtype=torch.float64)
     torch.testing.assert_close(traced(x), lin(x), rtol=1e-12, atol=1e-12)
+
+
+def test_traced_spherical_harmonics_compute_on_new_inputs():
+    sh = o3.SphericalHarmonics("1o + 2e + 3o", normalize=True, normalization="component")
+    traced = torch.jit.trace(sh, torch.randn(5, 3, dtype=torch.float64))
+    x = torch.randn(8, 3, dtype=torch.float64)
+    torch.testing.assert_close(traced(x), sh(x), rtol=1e-12, atol=1e-12)
