@@ -30,7 +30,8 @@ PARAMETER_FREE = frozenset({
     "nn.PointwiseMaxPoolAntialiased2D", "nn.PointwiseMaxPoolAntialiased3D", "nn.PointwiseAdaptiveAvgPool2D",
     "nn.PointwiseAdaptiveAvgPool3D", "nn.PointwiseAdaptiveMaxPool2D", "nn.PointwiseAdaptiveMaxPool3D",
     "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule", "o3.SphericalHarmonics",
-    "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity",
+    "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity", "nn.InducedNormPool",
+    "nn.MaxPoolChannels", "nn.HarmonicPolynomialR3",
 })
 
 
@@ -430,6 +431,59 @@ def _grid_cases() -> list[Case]:
         Case("nn.ReshuffleModule", lambda: snn.ReshuffleModule(t(c4, [c4.trivial_repr, c4.regular_repr]), [1, 0]),
              _grid(5), "grid"),
         Case("nn.DisentangleModule", lambda: snn.DisentangleModule(t(d4, [d4.regular_repr])), _grid(8), "grid"),
+        *_escnn_added_cases(t, c4, d4, so3),
+    ]
+
+
+class _PointConvOnTensors(nn.Module):
+    """escnn's point convolution (GeometricTensor with coords in and out) on plain tensors ``(x, pos)`` of a
+    fully connected graph, so the zoo can feed and read it."""
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        from steertorch.nn import GeometricTensor
+
+        return self.conv(GeometricTensor(x, self.conv.in_type, pos), full_graph(x.shape[0])).tensor
+
+
+def _escnn_added_cases(t, c4, d4, so3) -> list[Case]:
+    """escnn's names added for issue 18: point-wise fields without a base space, induced fields, channel pooling,
+    harmonic polynomials, the icosahedral convolution and the point convolutions."""
+    from steertorch import nn as snn
+    from steertorch.group import o2_group, so3_group
+    from steertorch.gspaces import icoOnR3, no_base_space
+
+    nb_o2, nb_so3, ico = no_base_space(o2_group()), no_base_space(so3_group()), icoOnR3()
+    sub, _ = d4.restrict("C4")
+    psi = max(sub.fibergroup.irreps(), key=lambda p: p.size)
+    induced = d4.induced_repr("C4", psi)
+
+    def point_conv(gs, reprs, cls) -> nn.Module:
+        ft = t(gs, reprs)
+        return _PointConvOnTensors(cls(ft, ft, width=1.5, n_rings=2))
+
+    def points(channels: int, d: int):
+        return lambda n, dt: ((torch.randn(n, channels, dtype=dt), torch.randn(n, d, dtype=dt)), {})
+
+    return [
+        Case("nn.IIDBatchNorm1d", lambda: snn.IIDBatchNorm1d(t(nb_o2, [nb_o2.irrep((0, 0)), nb_o2.irrep((1, 1))])),
+             _rows(3), "irreps"),
+        Case("nn.Linear", lambda: snn.Linear(t(nb_so3, [nb_so3.irrep(0), nb_so3.irrep(1)] * 2),
+                                             t(nb_so3, [nb_so3.irrep(0), nb_so3.irrep(1)])), _rows(8), "irreps"),
+        Case("nn.InducedNormPool", lambda: snn.InducedNormPool(t(d4, [induced] * 2)), _grid(2 * induced.size),
+             "grid"),
+        Case("nn.InducedNormBatchNorm", lambda: snn.InducedNormBatchNorm(t(d4, [induced] * 2)),
+             _grid(2 * induced.size), "grid"),
+        Case("nn.MaxPoolChannels", lambda: snn.MaxPoolChannels(4), _grid(8), "grid"),
+        Case("nn.HarmonicPolynomialR3", lambda: snn.HarmonicPolynomialR3(2, "o3"), _rows(3), "irreps"),
+        Case("nn.R3IcoConv", lambda: snn.R3IcoConv(t(ico, [ico.trivial_repr]), t(ico, [ico.irrep(1)]), 3, padding=1),
+             _grid(1, (4, 4, 4)), "grid"),
+        Case("graph.R2PointConv", lambda: point_conv(c4, [c4.regular_repr], snn.R2PointConv), points(4, 2), "graph"),
+        Case("graph.R3PointConv", lambda: point_conv(so3, [so3.irrep(0), so3.irrep(1)], snn.R3PointConv),
+             points(4, 3), "graph"),
     ]
 
 
