@@ -9,6 +9,7 @@ tensor([1., 1., 0.])
 """
 
 from ._batch import Graph
+from ._chunked import chunked_message_sum
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
 from ._egnn import EGNNLayer
 from ._escnn_point_conv import R2PointConv, R3PointConv
@@ -32,6 +33,7 @@ __all__ = [
     "R2PointConv",
     "R3PointConv",
     "scatter_sum",
+    "chunked_message_sum",
     "scatter_mean",
     "scatter_max",
     "scatter_softmax",

@@ -35,6 +35,7 @@ from torch import nn
 from .._dtype import check_input_dtype, module_dtype
 from ..nn import FullyConnectedNet, Gate
 from ..o3 import Irreps, Linear, TensorProduct
+from ._chunked import chunked_message_sum
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
 from ._scatter import scatter_sum
 
@@ -89,6 +90,10 @@ class PointConv(nn.Module):
             coherently, so the second moment then grows with the degree under the square roots.
         self_interaction: add the linear self-interaction :math:`\mathrm{Lin}_2(V_a)`.
         gate: apply the gated nonlinearity.
+        edge_chunk_size: compute the messages in slices of this many edges, recomputing each slice in
+            the backward pass (:func:`~steertorch.graph.chunked_message_sum`): peak memory grows with the
+            slice instead of the number of edges, for graphs too large for their edge features. ``None``
+            (default): all edges at once. Same values and gradients (up to summation order).
 
     ``forward(x, pos, edge_index, edge_vec=None)``: ``x`` ``[N, irreps_in.dim]``, ``pos``
     ``[N, 3]``, ``edge_index`` ``[2, E]`` (row 0 sources b, row 1 targets a, PyG's convention);
@@ -119,8 +124,13 @@ class PointConv(nn.Module):
         normalization: str | float = "sqrt_degree",
         self_interaction: bool = True,
         gate: bool = True,
+        edge_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
+        if edge_chunk_size is not None and (isinstance(edge_chunk_size, bool) or not isinstance(edge_chunk_size, int)
+                                            or edge_chunk_size < 1):
+            raise ValueError(f"edge_chunk_size must be None or an int >= 1, got {edge_chunk_size!r}")
+        self.edge_chunk_size = edge_chunk_size
         self.irreps_in = Irreps(irreps_in)
         if isinstance(irreps_sh, int) and not isinstance(irreps_sh, bool):
             if irreps_sh < 0:
@@ -194,15 +204,11 @@ class PointConv(nn.Module):
         src, dst = edge_index[0], edge_index[1]
         if edge_vec is None:
             edge_vec = edge_vectors(pos, edge_index)
-        edge_sh = spherical_edge_attributes(edge_vec, self.irreps_sh.ls, normalization="component")
-        length = edge_lengths(edge_vec)  # finite gradients at coincident points
-        weight = self.radial(self.radial_embedding(length))
         # no edges at all: the tensor product's empty batch is on the graph, so every parameter gets a zero gradient
-        messages = self.tp(x.index_select(0, src), edge_sh, weight)
-        out = scatter_sum(messages, dst, dim=0, dim_size=num_nodes)
+        out = chunked_message_sum(self._messages, [x], [src, edge_vec], dst, num_nodes, self.edge_chunk_size)
         if isinstance(self.normalization, str):
             if self.normalization != "none":
-                degree = scatter_sum(torch.ones_like(length), dst, dim=0, dim_size=num_nodes).clamp(min=1)
+                degree = scatter_sum(edge_vec.new_ones(dst.shape[0]), dst, dim=0, dim_size=num_nodes).clamp(min=1)
                 out = out / (degree.sqrt() if self.normalization == "sqrt_degree" else degree)[:, None]
         else:
             out = out / math.sqrt(self.normalization)
@@ -212,6 +218,13 @@ class PointConv(nn.Module):
         if self.gate is not None:
             out = self.gate(out)
         return out
+
+    def _messages(self, x: torch.Tensor, src: torch.Tensor, edge_vec: torch.Tensor) -> torch.Tensor:
+        """The messages ``TP(V_b, Y(r_ab); R(|r_ab|))`` of the edges ``src -> .`` with vectors ``edge_vec``."""
+        edge_sh = spherical_edge_attributes(edge_vec, self.irreps_sh.ls, normalization="component")
+        length = edge_lengths(edge_vec)  # finite gradients at coincident points
+        weight = self.radial(self.radial_embedding(length))
+        return self.tp(x.index_select(0, src), edge_sh, weight)
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} x {self.irreps_sh} -> {self.irreps_out}, r_max={self.r_max}, "

@@ -61,6 +61,8 @@ class TensorFieldNetwork(nn.Module):
         pool: ``"sum"`` (default), ``"mean"`` or ``None`` (node-level outputs).
         num_classes: add a linear head from the pooled scalars to ``num_classes`` logits.
         max_num_neighbors: passed to :func:`~steertorch.graph.radius_graph`.
+        edge_chunk_size: passed to every :class:`~steertorch.graph.PointConv` (messages in slices of this
+            many edges, recomputed in the backward pass: memory for graphs too large for their edge features).
 
     ``forward(pos, x=None, edge_index=None, batch=None, num_graphs=None, shifts=None, cell=None)``:
     ``pos`` ``[N, 3]``, ``x`` ``[N, irreps_in.dim]``, ``batch`` ``[N]`` the graph of each node,
@@ -90,6 +92,7 @@ class TensorFieldNetwork(nn.Module):
         pool: str | None = "sum",
         num_classes: int | None = None,
         max_num_neighbors: int | None = None,
+        edge_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         if pool not in _POOLS:
@@ -111,7 +114,8 @@ class TensorFieldNetwork(nn.Module):
         self.pool = pool
         self.max_num_neighbors = max_num_neighbors
         conv_kwargs = dict(irreps_sh=lmax, r_max=r_max, num_basis=num_basis, radial_neurons=radial_neurons,
-                           radial_basis=radial_basis, normalization=normalization)
+                           radial_basis=radial_basis, normalization=normalization,
+                           edge_chunk_size=edge_chunk_size)
         layers = []
         irreps = self.irreps_in
         for _ in range(num_layers):
