@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._dtype import module_dtype
+from .._dtype import check_input_dtype, module_dtype
 from ._field_module import EquivariantModule
 from ._field_nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
 from ._field_type import FieldType, require_field_type
@@ -286,6 +286,7 @@ class MaxPoolChannels(nn.Module):
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"MaxPoolChannels: expected a tensor [batch, C, *spatial] with C divisible by "
                              f"{k}, got {shape}")
+        check_input_dtype("MaxPoolChannels", "input x", x, None)
         return x.reshape(x.shape[0], x.shape[1] // k, k, *x.shape[2:]).amax(2)
 
     def extra_repr(self) -> str:
