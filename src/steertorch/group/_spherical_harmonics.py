@@ -120,9 +120,9 @@ def _coefficients(lmax: int, normalization: str, normalize: bool):
 def _coefficient_tensors(lmax: int, normalization: str, normalize: bool, dtype, device):
     """The constants of :func:`_coefficients`, the per-order ones as ``[2l - 3, 1]`` tensors in ``dtype``.
 
-    Under ``torch.compile`` and ``torch.jit.trace`` they are computed in the traced code (they become graph constants): a cached call
-    there makes dynamo warn about ``lru_cache`` and trace through it anyway. Eagerly they are cached per
-    (degree, normalisation, dtype, device); the cached tensors are never written to."""
+    Under ``torch.compile`` and ``torch.jit.trace`` they are computed in the traced code (they become graph
+    constants): a cached call there makes dynamo warn about ``lru_cache`` and trace through it anyway. Eagerly
+    they are cached per (degree, normalisation, dtype, device); the cached tensors are never written to."""
     if torch.compiler.is_compiling() or torch.jit.is_tracing():  # (a trace must not depend on the cache's state)
         return _make_coefficient_tensors(lmax, normalization, normalize, dtype, device)
     return _coefficient_tensors_cached(lmax, normalization, normalize, dtype, device)
