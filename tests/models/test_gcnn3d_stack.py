@@ -76,7 +76,7 @@ def test_3d_gcnn_is_not_invariant_to_a_generic_rotation():
     c, s = 2 ** -0.5, 2 ** -0.5
     rot45 = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=F64)
     x = torch.randn(2, 1, 6, 6, 6, dtype=F64)
-    from steertorch.nn._field_type import _interpolate
+    from steertorch.nn._fields._type import _interpolate
 
     with torch.no_grad():
         ref = _invariants(model, x)

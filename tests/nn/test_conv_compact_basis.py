@@ -15,7 +15,7 @@ import torch
 from steertorch.gspaces import flipRot2dOnR2, fullOctaOnR3, icoOnR3, octaOnR3, rot2dOnR2, rot3dOnR3
 from steertorch.kernels import default_rings, grid_points, kernel_basis
 from steertorch.nn import FieldLinear, FieldType, R2Conv, R3Conv
-from steertorch.nn._conv import _BasisExpansion
+from steertorch.nn._fields._conv import _BasisExpansion
 from steertorch.testing import field_equivariance_error, grid_symmetries
 
 torch.set_num_threads(1)

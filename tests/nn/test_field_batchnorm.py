@@ -12,7 +12,7 @@ from steertorch.nn import (
     InnerBatchNorm,
     NormBatchNorm,
 )
-from steertorch.nn._conv import _invariant_basis
+from steertorch.nn._fields._conv import _invariant_basis
 from steertorch.testing import field_equivariance_error, grid_symmetries
 
 torch.set_num_threads(1)

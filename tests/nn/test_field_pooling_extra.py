@@ -1,4 +1,4 @@
-"""PointwiseMaxPool3D, NormMaxPool on 3D grids and NormPool (the additions to ``steertorch.nn._field_pooling``)."""
+"""PointwiseMaxPool3D, NormMaxPool on 3D grids and NormPool (the additions to ``steertorch.nn._fields._pooling``)."""
 
 import pytest
 import torch

@@ -22,8 +22,8 @@ import torch
 
 from .._dtype import ExactConstants, check_input_dtype, module_dtype
 from ..nn import BasisKernel, FieldType, ImplicitKernel
-from ..nn._conv import _register_invariant_bias
-from ..nn._implicit_kernel import _SteerableKernel
+from ..nn._fields._conv import _register_invariant_bias
+from ..nn._fields._implicit_kernel import _SteerableKernel
 from ._edge_embedding import edge_vectors
 from ._scatter import scatter_sum
 

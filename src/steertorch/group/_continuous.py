@@ -20,10 +20,10 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import torch
 
-from ..o3._rotation import check_orthogonal, rand_matrix
-from ..o3._wigner import wigner_3j, wigner_D
 from ._group import Group
 from ._irrep import IrreducibleRepresentation
+from ._rotation import check_orthogonal, rand_matrix
+from ._wigner import wigner_3j, wigner_D
 
 __all__ = ["SO2", "O2", "SO3", "InversionProduct", "rotation_2d"]
 
@@ -364,7 +364,7 @@ class SO3(_MatrixGroup):
         return rand_matrix(n, generator=generator, dtype=dtype, device=device)
 
     def from_matrix(self, m: torch.Tensor) -> torch.Tensor:
-        from ..o3._rotation import check_rotation
+        from ._rotation import check_rotation
 
         return check_rotation(m)
 
@@ -443,7 +443,7 @@ class InversionProduct(_MatrixGroup):
 
     def _canonical_label(self, label):
         if isinstance(label, str):
-            from ..o3._irreps_parse import parse_irrep
+            from ._irreps_parse import parse_irrep
 
             l, p = parse_irrep(label)
             return (self.base._canonical_label(l), p)

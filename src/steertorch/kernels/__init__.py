@@ -26,7 +26,7 @@ def __getattr__(name: str):
     # ImplicitKernel is built from nn modules (an equivariant MLP), so it lives in steertorch.nn; it is also
     # reachable here, imported on first access (kernels itself imports nothing from nn)
     if name == "ImplicitKernel":
-        from ..nn._implicit_kernel import ImplicitKernel
+        from ..nn._fields._implicit_kernel import ImplicitKernel
 
         return ImplicitKernel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,22 +1,28 @@
-"""Equivariant modules on irreps features ``[..., irreps.dim]`` (e3nn's ``nn``): scalar, gated and norm
-nonlinearities, Fourier (S2 / SO(3) grid) and tensor-product activations, batch norm, dropout, block
-extraction, and the scalar MLP.
+"""Equivariant modules, in two families that share the maths core.
+
+- Irreps features ``[..., irreps.dim]`` (e3nn's ``nn``; files in ``nn/_irreps/``): scalar, gated and norm
+  nonlinearities, Fourier (S2 / SO(3) grid) and tensor-product activations, batch norm, dropout, block
+  extraction, and the scalar MLP. The type of a feature is an :class:`~steertorch.o3.Irreps`.
+- Feature fields ``[batch, channels, *grid]`` (escnn's ``nn``; files in ``nn/_fields/``): :class:`FieldType`
+  and :class:`GeometricTensor`, steerable and group convolutions, implicit kernels, nonlinearities, pooling,
+  batch norms and containers. The type of a feature is a :class:`FieldType` of a G-space.
+
+Both are exported here, under e3nn's and escnn's names.
 
 >>> import torch
 >>> from steertorch.nn import Gate
 >>> gate = Gate("8x0e", [torch.relu], "4x0e", [torch.sigmoid], "4x1o")
 >>> gate(torch.randn(2, gate.irreps_in.dim)).shape
 torch.Size([2, 20])
+>>> from steertorch import gspaces
+>>> from steertorch.nn import FieldType, R2Conv
+>>> gs = gspaces.rot2dOnR2(4)
+>>> conv = R2Conv(FieldType(gs, [gs.trivial_repr]), FieldType(gs, [gs.regular_repr]), 3)
+>>> conv(torch.randn(1, 1, 9, 9)).shape
+torch.Size([1, 4, 7, 7])
 """
 
-from ._activation import Activation
-from ._batchnorm import BatchNorm
-from ._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
-from ._dropout import Dropout
-from ._equivariant_mlp import EquivariantMLP
-from ._extract import Extract, ExtractIr
-from ._fc import FullyConnectedNet
-from ._field_adaptive_pooling import (
+from ._fields._adaptive_pooling import (
     PointwiseAdaptiveAvgPool,
     PointwiseAdaptiveAvgPool2D,
     PointwiseAdaptiveAvgPool3D,
@@ -24,7 +30,7 @@ from ._field_adaptive_pooling import (
     PointwiseAdaptiveMaxPool2D,
     PointwiseAdaptiveMaxPool3D,
 )
-from ._field_avg_pooling import (
+from ._fields._avg_pooling import (
     PointwiseAvgPool,
     PointwiseAvgPool2D,
     PointwiseAvgPool3D,
@@ -35,7 +41,7 @@ from ._field_avg_pooling import (
     PointwiseMaxPoolAntialiased2D,
     PointwiseMaxPoolAntialiased3D,
 )
-from ._field_batchnorm import (
+from ._fields._batchnorm import (
     GNormBatchNorm,
     IIDBatchNorm1d,
     IIDBatchNorm2d,
@@ -44,11 +50,24 @@ from ._field_batchnorm import (
     InnerBatchNorm,
     NormBatchNorm,
 )
-from ._field_containers import RestrictionModule, SequentialModule
-from ._field_gates import GatedNonLinearity2, GatedNonLinearityUniform
-from ._field_induced import InducedNormPool
-from ._field_linear import FieldLinear, Linear
-from ._field_misc import (
+from ._fields._containers import RestrictionModule, SequentialModule
+from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
+from ._fields._equivariant_mlp import EquivariantMLP
+from ._fields._fourier_nonlinearity import (
+    FourierELU,
+    FourierPointwise,
+    InducedNormNonLinearity,
+    QuotientFourierELU,
+    QuotientFourierPointwise,
+    TensorProductNonLinearity,
+)
+from ._fields._gates import GatedNonLinearity2, GatedNonLinearityUniform
+from ._fields._gcnn import GroupConv2d, LiftingConv2d
+from ._fields._harmonic_polynomial import HarmonicPolynomialR3
+from ._fields._implicit_kernel import BasisKernel, ImplicitKernel
+from ._fields._induced import InducedNormPool
+from ._fields._linear import FieldLinear, Linear
+from ._fields._misc import (
     ELU,
     FieldDropout,
     IdentityModule,
@@ -58,9 +77,9 @@ from ._field_misc import (
     ReLU,
     disk_mask,
 )
-from ._field_module import EquivariantModule
-from ._field_nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
-from ._field_pooling import (
+from ._fields._module import EquivariantModule
+from ._fields._nonlinearity import GatedNonLinearity1, NormNonLinearity, PointwiseNonLinearity
+from ._fields._pooling import (
     GroupPooling,
     MaxPoolChannels,
     NormMaxPool,
@@ -69,32 +88,26 @@ from ._field_pooling import (
     PointwiseMaxPool2D,
     PointwiseMaxPool3D,
 )
-from ._field_structure import (
+from ._fields._structure import (
     BranchingModule,
     DisentangleModule,
     MergeModule,
     MultipleModule,
     ReshuffleModule,
 )
-from ._field_type import FieldType, GeometricTensor, tensor_directsum
-from ._field_upsampling import R2Upsampling, R3Upsampling
-from ._fourier_nonlinearity import (
-    FourierELU,
-    FourierPointwise,
-    InducedNormNonLinearity,
-    QuotientFourierELU,
-    QuotientFourierPointwise,
-    TensorProductNonLinearity,
-)
-from ._gate import Gate
-from ._gcnn import GroupConv2d, LiftingConv2d
-from ._harmonic_polynomial import HarmonicPolynomialR3
-from ._identity import Identity
-from ._implicit_kernel import BasisKernel, ImplicitKernel
-from ._norm_activation import NormActivation
-from ._s2_activation import S2Activation
-from ._so3_activation import SO3Activation, so3_irreps
-from ._tensor_product_activation import TensorProductActivation
+from ._fields._type import FieldType, GeometricTensor, tensor_directsum
+from ._fields._upsampling import R2Upsampling, R3Upsampling
+from ._irreps._activation import Activation
+from ._irreps._batchnorm import BatchNorm
+from ._irreps._dropout import Dropout
+from ._irreps._extract import Extract, ExtractIr
+from ._irreps._fc import FullyConnectedNet
+from ._irreps._gate import Gate
+from ._irreps._identity import Identity
+from ._irreps._norm_activation import NormActivation
+from ._irreps._s2_activation import S2Activation
+from ._irreps._so3_activation import SO3Activation, so3_irreps
+from ._irreps._tensor_product_activation import TensorProductActivation
 
 __all__ = [
     "Activation",

@@ -4,8 +4,7 @@ l = 1 is the Cartesian vector (x, y, z) and :math:`D^1(R) = R`; harmonics and 3j
 are numerically equal to e3nn's (>= 0.5). See ``docs/conventions.md``.
 """
 
-from . import irrep
-from ._angles import (
+from ..group._angles import (
     angles_to_axis_angle,
     angles_to_matrix,
     angles_to_quaternion,
@@ -22,20 +21,8 @@ from ._angles import (
     rand_angles,
     xyz_to_angles,
 )
-from ._angular_harmonics import (
-    Legendre,
-    SphericalHarmonicsAlphaBeta,
-    spherical_harmonics_alpha,
-    spherical_harmonics_alpha_beta,
-)
-from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
-from ._e3nn_compat import load_e3nn_state_dict
-from ._irreps import Irrep, Irreps, MulIr
-from ._irreps_parse import parse_irrep, parse_irreps
-from ._linear import Linear
-from ._norm import Norm
-from ._plot import plot_spherical_signal
-from ._rotation import (
+from ..group._irreps_parse import parse_irrep, parse_irreps
+from ..group._rotation import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
     check_orthogonal,
@@ -52,15 +39,8 @@ from ._rotation import (
     rand_matrix,
     rand_quaternion,
 )
-from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
-from ._spherical_harmonics import spherical_harmonics
-from ._spherical_harmonics_module import SphericalHarmonics
-from ._spherical_tensor import SphericalTensor
-from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
-from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
-from ._tensor_product_kernel import cpu_kernel_available
-from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
-from ._wigner import (
+from ..group._spherical_harmonics import spherical_harmonics
+from ..group._wigner import (
     change_basis_real_to_complex,
     so3_generators,
     su2_clebsch_gordan,
@@ -68,6 +48,26 @@ from ._wigner import (
     wigner_3j,
     wigner_D,
 )
+from . import irrep
+from ._angular_harmonics import (
+    Legendre,
+    SphericalHarmonicsAlphaBeta,
+    spherical_harmonics_alpha,
+    spherical_harmonics_alpha_beta,
+)
+from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
+from ._e3nn_compat import load_e3nn_state_dict
+from ._irreps import Irrep, Irreps, MulIr
+from ._linear import Linear
+from ._norm import Norm
+from ._plot import plot_spherical_signal
+from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
+from ._spherical_harmonics_module import SphericalHarmonics
+from ._spherical_tensor import SphericalTensor
+from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
+from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
+from ._tensor_product_kernel import cpu_kernel_available
+from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 
 __all__ = [
     "Irrep",

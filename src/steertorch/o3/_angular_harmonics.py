@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._angles import angles_to_xyz
-from ._spherical_harmonics import spherical_harmonics
+from ..group._angles import angles_to_xyz
+from ..group._spherical_harmonics import spherical_harmonics
 
 __all__ = ["spherical_harmonics_alpha", "spherical_harmonics_alpha_beta", "SphericalHarmonicsAlphaBeta", "Legendre"]
 
@@ -31,7 +31,7 @@ __all__ = ["spherical_harmonics_alpha", "spherical_harmonics_alpha_beta", "Spher
 def _degrees(l: object) -> list[int]:
     """e3nn's reading of ``l``: an int, a list of ints, or irreps (each degree repeated by its multiplicity;
     parities are not checked, as e3nn)."""
-    from ._irreps_parse import parse_irreps
+    from ..group._irreps_parse import parse_irreps
 
     if isinstance(l, bool):
         raise ValueError(f"degree l must be an int >= 0, got {l!r}")

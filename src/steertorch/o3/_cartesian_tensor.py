@@ -41,8 +41,8 @@ from collections.abc import Iterable
 import torch
 
 from .._dtype import ExactConstants, check_input_dtype
+from ..group._wigner import wigner_3j
 from ._irreps import Irrep, Irreps
-from ._wigner import wigner_3j
 
 __all__ = ["ReducedTensorProducts", "CartesianTensor"]
 

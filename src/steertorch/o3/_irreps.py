@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
-from ._angles import angles_to_matrix
-from ._irreps_parse import parse_irrep, parse_irreps
-from ._rotation import axis_angle_to_matrix, check_orthogonal, quaternion_to_matrix
-from ._wigner import wigner_D
+from ..group._angles import angles_to_matrix
+from ..group._irreps_parse import parse_irrep, parse_irreps
+from ..group._rotation import axis_angle_to_matrix, check_orthogonal, quaternion_to_matrix
+from ..group._wigner import wigner_D
 
 __all__ = ["Irrep", "MulIr", "Irreps"]
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._spherical_harmonics import spherical_harmonics
+from ..group._spherical_harmonics import spherical_harmonics
 
 __all__ = ["plot_spherical_signal"]
 

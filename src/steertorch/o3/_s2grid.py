@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..group._fourier import _check_last
-from ._spherical_harmonics import _NORMALIZATIONS, spherical_harmonics
+from ..group._spherical_harmonics import _NORMALIZATIONS, spherical_harmonics
 
 __all__ = ["s2_grid", "SphericalFourierTransform", "sphere_fourier"]
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..group._spherical_harmonics import _irreps_degrees, input_parity, parse_degrees, spherical_harmonics
 from ._irreps import Irreps
-from ._spherical_harmonics import _irreps_degrees, input_parity, parse_degrees, spherical_harmonics
 
 __all__ = ["SphericalHarmonics"]
 

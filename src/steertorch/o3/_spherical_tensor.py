@@ -14,9 +14,9 @@ from collections import namedtuple
 
 import torch
 
+from ..group._spherical_harmonics import spherical_harmonics
 from ._irreps import Irreps
 from ._s2grid import s2_grid
-from ._spherical_harmonics import spherical_harmonics
 
 __all__ = ["SphericalTensor"]
 

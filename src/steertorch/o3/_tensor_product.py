@@ -41,11 +41,11 @@ import torch
 from torch import nn
 
 from .._dtype import ExactConstants, check_input_dtype
+from ..group._wigner import wigner_3j
 from ._empty import connected_zeros
 from ._irreps import Irreps
 from ._tensor_product_fused import FusedPlan, fused_uvw_single
 from ._tensor_product_plan import forward_uvw_single, plan_uvw_single
-from ._wigner import wigner_3j
 
 __all__ = ["TensorProduct", "FullyConnectedTensorProduct", "Instruction"]
 

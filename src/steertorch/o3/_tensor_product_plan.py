@@ -41,8 +41,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..group._wigner import wigner_3j
 from ._irreps import Irreps
-from ._wigner import wigner_3j
 
 __all__ = ["UvwGroup", "plan_uvw_single", "forward_uvw_single"]
 
