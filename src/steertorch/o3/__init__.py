@@ -61,7 +61,8 @@ from ._irreps import Irrep, Irreps, MulIr
 from ._linear import Linear
 from ._norm import Norm
 from ._plot import plot_spherical_signal
-from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
+from ._s2grid import SphericalFourierTransform, sphere_fourier
+from ._s2grid_e3nn import FromS2Grid, SO3Grid, ToS2Grid, irfft, rfft, s2_grid, spherical_harmonics_s2_grid
 from ._spherical_harmonics_module import SphericalHarmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
@@ -130,6 +131,12 @@ __all__ = [
     "parse_irrep",
     "parse_irreps",
     "s2_grid",
+    "spherical_harmonics_s2_grid",
+    "rfft",
+    "irfft",
+    "ToS2Grid",
+    "FromS2Grid",
+    "SO3Grid",
     "SphericalFourierTransform",
     "sphere_fourier",
     "ReducedTensorProducts",
