@@ -48,7 +48,7 @@ from ..group._wigner import (
     wigner_3j,
     wigner_D,
 )
-from . import irrep
+from . import experimental, irrep
 from ._angular_harmonics import (
     Legendre,
     SphericalHarmonicsAlphaBeta,
@@ -68,6 +68,7 @@ from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
 from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
 from ._tensor_product_kernel import cpu_kernel_available
+from ._tensor_product_v2 import ElementwiseTensorProductv2, FullTensorProductv2
 from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 
 __all__ = [
@@ -79,6 +80,8 @@ __all__ = [
     "ElementwiseTensorProduct",
     "FullTensorProduct",
     "TensorSquare",
+    "FullTensorProductv2",
+    "ElementwiseTensorProductv2",
     "release_tensor_product_buffers",
     "cpu_kernel_available",
     "load_e3nn_state_dict",
@@ -92,6 +95,7 @@ __all__ = [
     "Legendre",
     "Norm",
     "irrep",
+    "experimental",
     "wigner_D",
     "wigner_3j",
     "su2_clebsch_gordan",
