@@ -31,7 +31,8 @@ PARAMETER_FREE = frozenset({
     "nn.PointwiseAdaptiveAvgPool3D", "nn.PointwiseAdaptiveMaxPool2D", "nn.PointwiseAdaptiveMaxPool3D",
     "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule", "o3.SphericalHarmonics",
     "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity", "nn.InducedNormPool",
-    "nn.MaxPoolChannels", "nn.HarmonicPolynomialR3",
+    "nn.MaxPoolChannels", "nn.HarmonicPolynomialR3", "o3.ToS2Grid", "o3.FromS2Grid", "o3.SO3Grid",
+    "o3.FullTensorProductv2", "o3.ElementwiseTensorProductv2",
 })
 
 
@@ -126,6 +127,13 @@ def _irreps_cases() -> list[Case]:
              "irreps"),
         Case("o3.Legendre", lambda: o3.Legendre([0, 1, 2]), _rows0(2), "irreps"),
         Case("o3.Norm", lambda: o3.Norm("2x0e + 1o + 2e"), _rows(10), "irreps"),
+        Case("o3.ToS2Grid", lambda: o3.ToS2Grid(3, (8, 9)), _rows(16), "irreps"),
+        Case("o3.FromS2Grid", lambda: o3.FromS2Grid((8, 9), 3),
+             lambda n, dt: ((torch.randn(n, 8, 9, dtype=dt),), {}), "irreps"),
+        Case("o3.SO3Grid", lambda: o3.SO3Grid(1, 2), _rows(10), "irreps"),
+        Case("o3.FullTensorProductv2", lambda: o3.FullTensorProductv2("2x0e + 1o", "1o + 2e"), _rows(5, 8), "irreps"),
+        Case("o3.ElementwiseTensorProductv2", lambda: o3.ElementwiseTensorProductv2("2x0e + 1x1o", "3x1o"),
+             _rows(5, 9), "irreps"),
         Case("nn.Identity", lambda: snn.Identity("2x0e + 1o", "1x0e + 0e + 1o"), _rows(5), "irreps"),
         Case("nn.Activation", lambda: snn.Activation("4x0e + 2x0o + 1x1o", [torch.relu, torch.tanh, None]),
              _rows(9), "irreps"),

@@ -10,7 +10,7 @@ torch.Size([1, 3])
 from . import perm
 from ._bessel import bessel
 from ._linalg import complete_basis, direct_sum, orthonormalize
-from ._normalize_activation import moment, normalize2mom
+from ._normalize_activation import e3nn_compatible_constants, moment, normalize2mom
 from ._radial import cosine_cutoff, polynomial_cutoff, soft_one_hot_linspace, soft_unit_step
 from ._reduce import germinate_formulas, reduce_permutation
 
@@ -21,6 +21,7 @@ __all__ = [
     "cosine_cutoff",
     "moment",
     "normalize2mom",
+    "e3nn_compatible_constants",
     "bessel",
     "direct_sum",
     "orthonormalize",

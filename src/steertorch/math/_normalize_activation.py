@@ -4,10 +4,15 @@ of activations (e3nn's ``normalize2mom``).
 The moments are computed by Gauss-Hermite quadrature (probabilists' Hermite polynomials), which is
 deterministic and exact to rounding for smooth activations, instead of e3nn's Monte-Carlo mean
 over a million samples (whose constants carry a relative error of about 1e-3).
+
+To reproduce e3nn's numbers with e3nn's weights, :func:`e3nn_compatible_constants` (a context manager) or
+``normalize2mom(f, e3nn_compatible=True)`` selects e3nn's estimate instead: the mean of :math:`f(z)^2` over the
+same million float64 samples (``torch.randn`` on the CPU, generator seeded 0).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Callable
@@ -15,9 +20,45 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["moment", "normalize2mom"]
+__all__ = ["moment", "normalize2mom", "e3nn_compatible_constants"]
 
 _QUADRATURE_POINTS = 1000
+_E3NN_SAMPLES = 1_000_000
+_e3nn_compatible = False  # the default of normalize2mom(e3nn_compatible=None); set by e3nn_compatible_constants
+
+
+@contextlib.contextmanager
+def e3nn_compatible_constants(enabled: bool = True):
+    r"""Within the block, :class:`normalize2mom` (so every activation of ``Gate``, ``Activation``,
+    ``FullyConnectedNet``, ... built there) uses e3nn's Monte-Carlo constant
+    :math:`c = (\frac1n \sum_{k<n} f(z_k)^2)^{-1/2}`, :math:`z_k` e3nn's 10^6 float64 samples
+    (``torch.Generator().manual_seed(0)``), instead of the exact Gauss-Hermite value (they differ by about 1e-3
+    relatively). Use it to build a model that gives e3nn's outputs with e3nn's weights; modules keep their
+    constant after the block. Not thread-safe (a module-level setting).
+
+    >>> import torch
+    >>> with e3nn_compatible_constants():
+    ...     c_e3nn = normalize2mom(torch.tanh).cst
+    >>> abs(c_e3nn / normalize2mom(torch.tanh).cst - 1) < 2e-3
+    True
+    """
+    global _e3nn_compatible
+    old = _e3nn_compatible
+    _e3nn_compatible = bool(enabled)
+    try:
+        yield
+    finally:
+        _e3nn_compatible = old
+
+
+def _e3nn_second_moment(f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """e3nn's estimate of E[f(z)^2]: the mean over its fixed float64 CPU samples."""
+    z = torch.randn(_E3NN_SAMPLES, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        y = f(z)
+    if not isinstance(y, torch.Tensor) or y.shape != z.shape:
+        raise ValueError(f"f must act elementwise on a tensor, got {type(y).__name__}")
+    return y.to(torch.float64).pow(2).mean()
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,7 +118,8 @@ class normalize2mom(torch.nn.Module):
     r"""The activation :math:`c\, f` with :math:`c = \mathbb{E}[f(z)^2]^{-1/2}`, :math:`z \sim \mathcal{N}(0,1)`,
     so that :math:`\mathbb{E}[(c f(z))^2] = 1`: unit-variance inputs give unit second-moment outputs.
 
-    ``c`` is a float (attribute ``cst``) computed once by :func:`moment`; when
+    ``c`` is a float (attribute ``cst``) computed once by :func:`moment` (with ``e3nn_compatible=True``, or by
+    default inside :func:`e3nn_compatible_constants`: e3nn's Monte-Carlo estimate instead); when
     :math:`|c - 1| < 10^{-4}` the constant is skipped (``f`` itself is applied). ``f`` must act
     elementwise and not be zero almost everywhere.
 
@@ -92,15 +134,18 @@ class normalize2mom(torch.nn.Module):
     _is_id: bool
 
     def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, *, e3nn_compatible: bool | None = None) -> None:
         super().__init__()
         if not callable(f):
             raise ValueError(f"f must be a callable acting elementwise on tensors, got {f!r}")
-        second = float(moment(f, 2, dtype=dtype, device=device))
+        e3nn = _e3nn_compatible if e3nn_compatible is None else bool(e3nn_compatible)
+        mom = _e3nn_second_moment(f) if e3nn else moment(f, 2, dtype=dtype, device=device)
+        second = float(mom)
         if not (math.isfinite(second) and second > 0):
             raise ValueError(f"cannot normalise {f!r}: its second moment under N(0, 1) is {second}")
         self.f = f
-        self.cst = second ** -0.5
+        # e3nn's constant to the last bit takes its torch pow(-0.5)
+        self.cst = float(mom.pow(-0.5)) if e3nn else second ** -0.5
         self._is_id = abs(self.cst - 1) < 1e-4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

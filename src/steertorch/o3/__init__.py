@@ -48,7 +48,7 @@ from ..group._wigner import (
     wigner_3j,
     wigner_D,
 )
-from . import irrep
+from . import experimental, irrep
 from ._angular_harmonics import (
     Legendre,
     SphericalHarmonicsAlphaBeta,
@@ -61,12 +61,14 @@ from ._irreps import Irrep, Irreps, MulIr
 from ._linear import Linear
 from ._norm import Norm
 from ._plot import plot_spherical_signal
-from ._s2grid import SphericalFourierTransform, s2_grid, sphere_fourier
+from ._s2grid import SphericalFourierTransform, sphere_fourier
+from ._s2grid_e3nn import FromS2Grid, SO3Grid, ToS2Grid, irfft, rfft, s2_grid, spherical_harmonics_s2_grid
 from ._spherical_harmonics_module import SphericalHarmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
 from ._tensor_product_fused import release_buffers as release_tensor_product_buffers
 from ._tensor_product_kernel import cpu_kernel_available
+from ._tensor_product_v2 import ElementwiseTensorProductv2, FullTensorProductv2
 from ._tensor_product_variants import ElementwiseTensorProduct, FullTensorProduct, TensorSquare
 
 __all__ = [
@@ -78,6 +80,8 @@ __all__ = [
     "ElementwiseTensorProduct",
     "FullTensorProduct",
     "TensorSquare",
+    "FullTensorProductv2",
+    "ElementwiseTensorProductv2",
     "release_tensor_product_buffers",
     "cpu_kernel_available",
     "load_e3nn_state_dict",
@@ -91,6 +95,7 @@ __all__ = [
     "Legendre",
     "Norm",
     "irrep",
+    "experimental",
     "wigner_D",
     "wigner_3j",
     "su2_clebsch_gordan",
@@ -130,6 +135,12 @@ __all__ = [
     "parse_irrep",
     "parse_irreps",
     "s2_grid",
+    "spherical_harmonics_s2_grid",
+    "rfft",
+    "irfft",
+    "ToS2Grid",
+    "FromS2Grid",
+    "SO3Grid",
     "SphericalFourierTransform",
     "sphere_fourier",
     "ReducedTensorProducts",

@@ -4,11 +4,13 @@ Parameters (``weight``, ``bias``) have the same names, shapes and layout in both
 (see :class:`~steertorch.o3.TensorProduct` and :class:`~steertorch.o3.Linear`); e3nn's
 state dicts also hold internal buffers that steertorch does not need: ``output_mask``, the
 Wigner 3j constants of its generated code (``_compiled_main_*``), and empty ``weight`` /
-``bias`` placeholders of modules without them.
+``bias`` placeholders of modules without them. ``FullyConnectedNet`` weights are keyed
+``layer{i}.weight`` in e3nn and ``w{i}`` here.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import torch
@@ -45,6 +47,9 @@ def load_e3nn_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tenso
     for key, value in state_dict.items():
         if _is_e3nn_internal(key):
             continue
+        fc = re.fullmatch(r"(.*)layer(\d+)\.weight", key)
+        if key not in ours and fc is not None and f"{fc[1]}w{fc[2]}" in ours:
+            key = f"{fc[1]}w{fc[2]}"  # e3nn's FullyConnectedNet keys its weights layer{i}.weight, ours w{i}
         if key not in ours and key.split(".")[-1] in ("weight", "bias") and value.numel() == 0:
             continue  # e3nn keeps an empty tensor where a module has no weights / biases
         kept[key] = value
