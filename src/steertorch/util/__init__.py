@@ -1,4 +1,5 @@
-"""e3nn's ``e3nn.util`` names: ``steertorch.util.test`` (``assert_equivariant``, ``equivariance_error``,
+"""e3nn's ``e3nn.util`` names: ``steertorch.util.jit`` (TorchScript: ``compile``, ``script``, ``trace``) and
+``steertorch.util.test`` (``assert_equivariant``, ``equivariance_error``,
 ``random_irreps``, ``format_equivariance_error``) with e3nn's signatures. steertorch's own tools with any group are
 in :mod:`steertorch.testing`.
 
@@ -7,6 +8,6 @@ in :mod:`steertorch.testing`.
 'steertorch.util.test'
 """
 
-from . import test
+from . import jit, test
 
-__all__ = ["test"]
+__all__ = ["jit", "test"]
