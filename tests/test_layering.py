@@ -21,8 +21,8 @@ LAYERS = ["_dtype", "math", "group", "o3", "io", "symmetry", "testing", "util", 
 LAZY_ALIASES = {("kernels", "nn"), ("nn", "graph")}
 
 
-def _imports(path: Path, rel: tuple[str, ...]) -> list[tuple[list[str], bool]]:
-    """``(target module path inside steertorch, lazy alias?)`` for each import of a steertorch module."""
+def _imports(path: Path, rel: tuple[str, ...]) -> list[tuple[list[str], bool, int]]:
+    """``(target module path inside steertorch, lazy alias?, line)`` for each import of a steertorch module."""
     tree = ast.parse(path.read_text())
     in_getattr = {id(n) for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
                   for n in ast.walk(node)}
@@ -41,7 +41,7 @@ def _imports(path: Path, rel: tuple[str, ...]) -> list[tuple[list[str], bool]]:
             targets = [a.name.split(".")[1:] for a in node.names if a.name.split(".")[0] == "steertorch"]
         else:
             continue
-        out += [(t, id(node) in in_getattr) for t in targets if t]
+        out += [(t, id(node) in in_getattr, node.lineno) for t in targets if t]
     return out
 
 
@@ -62,7 +62,7 @@ def test_imports_point_downwards():
     up = []
     for path, rel in _files():
         src = _layer(rel)
-        for target, lazy in _imports(path, rel):
+        for target, lazy, _ in _imports(path, rel):
             dst = _layer(target)
             if dst != src and LAYERS.index(dst) > LAYERS.index(src) and not (lazy and (src, dst) in LAZY_ALIASES):
                 up.append(f"{'/'.join(rel)} imports {'.'.join(target)}")
@@ -71,12 +71,14 @@ def test_imports_point_downwards():
 
 def test_group_files_import_without_a_circle():
     graph: dict[str, set[str]] = defaultdict(set)
+    lines: dict[tuple[str, str], list[int]] = defaultdict(list)  # (file, imported file) -> lines of the imports
     for path, rel in _files():
         if rel[0] != "group" or len(rel) != 2:
             continue
-        for target, _ in _imports(path, rel):
+        for target, _, line in _imports(path, rel):
             if len(target) >= 2 and target[0] == "group" and target[1] != rel[1].removesuffix(".py"):
                 graph[rel[1].removesuffix(".py")].add(target[1])
+                lines[rel[1].removesuffix(".py"), target[1]].append(line)
     def find_cycle() -> list[str]:
         done: set[str] = set()
 
@@ -98,4 +100,8 @@ def test_group_files_import_without_a_circle():
         return []
 
     cycle = find_cycle()
-    assert not cycle, f"import circle in group/: {' -> '.join(cycle)}"
+    where = "\n".join(f"  group/{a}.py line {', '.join(map(str, sorted(lines[a, b])))} imports {b}"
+                      for a, b in zip(cycle, cycle[1:]))
+    assert not cycle, (f"import circle in group/: {' -> '.join(cycle)}\n{where}\n(an import inside a function or "
+                       f"under TYPE_CHECKING counts: move the code it needs down, see the order in "
+                       f"steertorch/group/__init__.py)")

@@ -20,29 +20,18 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import torch
 
-from ._group import Group
-from ._irrep import IrreducibleRepresentation
-from ._rotation import check_orthogonal, rand_matrix
+from ._group import Group, IrreducibleRepresentation
+from ._irreps_parse import parse_irrep
+from ._rotation import check_orthogonal, check_rotation, rand_matrix, rotation_2d
 from ._wigner import wigner_3j, wigner_D
 
-__all__ = ["SO2", "O2", "SO3", "InversionProduct", "rotation_2d"]
+__all__ = ["SO2", "O2", "SO3", "InversionProduct"]
 
 _J = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
 
 
 def _shape(n: int | Sequence[int]) -> tuple[int, ...]:
     return (n,) if isinstance(n, int) else tuple(n)
-
-
-def rotation_2d(theta: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices ``[..., 2, 2]`` of angles ``theta`` ``[...]``.
-
-    >>> rotation_2d(torch.tensor(0.0))
-    tensor([[1., -0.],
-            [0., 1.]])
-    """
-    c, s = torch.cos(theta), torch.sin(theta)
-    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
 
 
 def _embed(m2: torch.Tensor, ambient: int, last: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -364,8 +353,6 @@ class SO3(_MatrixGroup):
         return rand_matrix(n, generator=generator, dtype=dtype, device=device)
 
     def from_matrix(self, m: torch.Tensor) -> torch.Tensor:
-        from ._rotation import check_rotation
-
         return check_rotation(m)
 
     def quadrature(self, degree: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -443,8 +430,6 @@ class InversionProduct(_MatrixGroup):
 
     def _canonical_label(self, label):
         if isinstance(label, str):
-            from ._irreps_parse import parse_irrep
-
             l, p = parse_irrep(label)
             return (self.base._canonical_label(l), p)
         try:

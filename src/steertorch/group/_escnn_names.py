@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 from ._continuous import InversionProduct
-from ._factory import cyclic_group, group_from_name
+from ._factory import cyclic_group
 from ._finite import CyclicGroup
-from ._group import Group
+from ._group import Group, group_from_name
 from ._point_groups import (
     PointGroup,
     cinfh_group,
@@ -139,9 +139,4 @@ def bl_irreps(group: Group | str, band_limit: int | None = None) -> list[Hashabl
         group = group_from_name(group)
     if not isinstance(group, Group):
         raise ValueError(f"bl_irreps: expected a Group or a group name, got {type(group).__name__}")
-    if band_limit is not None and (isinstance(band_limit, bool) or not isinstance(band_limit, int)
-                                   or band_limit < 0):
-        raise ValueError(f"bl_irreps: band_limit must be an int >= 0 or None, got {band_limit!r}")
-    if not group.is_finite and band_limit is None:
-        raise ValueError(f"bl_irreps: {group.name} has infinitely many irreps, pass a band_limit")
-    return list(group._irrep_labels(band_limit))
+    return group.bl_irreps(band_limit)

@@ -1,17 +1,15 @@
-"""Groups by name: ``group_from_name("D4")``, ``group_from_name("Ih")``, and the short constructors."""
+"""The short constructors of the planar and 3D rotation groups (``so2_group()``, ``cyclic_group(8)``, ...), cached,
+and their names for :func:`~steertorch.group.group_from_name` (``"SO2"``, ``"C8"``, ...)."""
 
 from __future__ import annotations
 
 import functools
-import re
 
 from ._continuous import O2, SO2, SO3, InversionProduct
 from ._finite import CyclicGroup, DihedralGroup
-from ._group import Group
+from ._group import register_group, register_pattern
 
 __all__ = [
-    "group_from_name",
-    "available_groups",
     "so2_group",
     "o2_group",
     "so3_group",
@@ -81,71 +79,12 @@ def dihedral_group(n: int, ambient_dim: int = 2, flip: str = "rotation") -> Dihe
     return DihedralGroup(n, ambient_dim, flip)
 
 
-# name -> (ambient dims, factory(ambient_dim)); the 3D point groups register themselves here
-_FIXED: dict[str, tuple[tuple[int, ...], object]] = {
-    "SO2": ((2, 3), lambda d: so2_group(d)),
-    "O2": ((2, 3), lambda d: o2_group(d, "rotation")),
-    "SO3": ((3,), lambda d: so3_group()),
-    "O3": ((3,), lambda d: o3_group()),
-    "trivial": ((2, 3), lambda d: cyclic_group(1, d)),
-}
-_PATTERNS: list[tuple[re.Pattern, tuple[int, ...], object]] = [
-    (re.compile(r"^C(\d+)$"), (2, 3), lambda m, d: cyclic_group(int(m.group(1)), d)),
-    (re.compile(r"^D(\d+)$"), (2, 3), lambda m, d: dihedral_group(int(m.group(1)), d, "rotation")),
-    (re.compile(r"^C(\d+)v$"), (3,), lambda m, d: dihedral_group(int(m.group(1)), 3, "mirror")),
-]
-
-
-def register_group(name: str, ambient_dims: tuple[int, ...], factory) -> None:
-    """Register a named group (factory takes the ambient dimension)."""
-    _FIXED[name] = (ambient_dims, factory)
-
-
-def available_groups() -> list[str]:
-    """Names accepted by :func:`group_from_name` (``{N}`` stands for any N >= 1).
-
-    >>> "SO3" in available_groups() and "C{N}" in available_groups()
-    True
-    """
-    _load_point_groups()
-    return sorted(_FIXED) + ["C{N}", "D{N}", "C{N}v", "C{N}h", "D{N}h"]
-
-
-def _load_point_groups() -> None:
-    try:
-        from . import _point_groups  # noqa: F401  (registers T, O, I, ... on import)
-    except ImportError:
-        pass
-
-
-def group_from_name(name: str, ambient_dim: int | None = None) -> Group:
-    """The group called ``name`` acting on R^ambient_dim (default: 2 for planar names, else 3).
-
-    Names: ``SO2``, ``O2``, ``C{N}``, ``D{N}`` (plane, or about z in space), ``SO3``,
-    ``O3``, ``C{N}v`` and the 3D point groups listed by :func:`available_groups`.
-
-    >>> group_from_name("D4").order, group_from_name("C4", ambient_dim=3).ambient_dim
-    (8, 3)
-    >>> group_from_name("X9")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown group 'X9': expected one of ...
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"a group name is a string such as 'SO3' or 'D4', got {name!r}")
-    _load_point_groups()
-    key = name.replace("(", "").replace(")", "").replace("_", "").strip()
-    if key in _FIXED:
-        dims, factory = _FIXED[key]
-        d = ambient_dim if ambient_dim is not None else dims[0]
-        if d not in dims:
-            raise ValueError(f"group {name!r} acts on R^{dims}, not on R^{d}")
-        return factory(d)
-    for pattern, dims, factory in _PATTERNS:
-        m = pattern.match(key)
-        if m:
-            d = ambient_dim if ambient_dim is not None else dims[0]
-            if d not in dims:
-                raise ValueError(f"group {name!r} acts on R^{dims}, not on R^{d}")
-            return factory(m, d)
-    raise ValueError(f"unknown group {name!r}: expected one of {', '.join(available_groups())}")
+# the names group_from_name knows (the 3D point groups register theirs in _point_groups.py)
+register_group("SO2", (2, 3), so2_group)
+register_group("O2", (2, 3), lambda d: o2_group(d, "rotation"))
+register_group("SO3", (3,), lambda d: so3_group())
+register_group("O3", (3,), lambda d: o3_group())
+register_group("trivial", (2, 3), lambda d: cyclic_group(1, d))
+register_pattern("C{N}", r"^C(\d+)$", (2, 3), lambda m, d: cyclic_group(int(m.group(1)), d))
+register_pattern("D{N}", r"^D(\d+)$", (2, 3), lambda m, d: dihedral_group(int(m.group(1)), d, "rotation"))
+register_pattern("C{N}v", r"^C(\d+)v$", (3,), lambda m, d: dihedral_group(int(m.group(1)), 3, "mirror"))

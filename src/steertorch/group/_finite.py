@@ -14,9 +14,8 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import torch
 
-from ._group import Group, float64_default
-from ._irrep import IrreducibleRepresentation
-from ._representation import Representation
+from ._group import Group, IrreducibleRepresentation, Representation, float64_default
+from ._rotation import rotation_2d
 
 __all__ = ["FiniteGroup", "CyclicGroup", "DihedralGroup", "close_under_products"]
 
@@ -242,8 +241,6 @@ class CyclicGroup(FiniteGroup):
             table = torch.cos(math.pi * k * i * 2 / self.n).round()[:, None, None]
             size, kind, endo = 1, "R", None
         else:
-            from ._continuous import rotation_2d
-
             table = rotation_2d(2 * math.pi * k * i / self.n)
             size, kind, endo = 2, "C", torch.stack([torch.eye(2, dtype=torch.float64), _J])
 
@@ -308,8 +305,6 @@ class DihedralGroup(FiniteGroup):
             table = table[:, None, None]
             size = 1
         else:
-            from ._continuous import rotation_2d
-
             flips = torch.stack([torch.ones_like(sign), sign], -1)[:, None, :]
             table = rotation_2d(2 * math.pi * k * ii / self.n) * flips
             size = 2

@@ -39,27 +39,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
 
 import torch
 
-from ._group import float64_default
-from ._representation import Representation
-
-if TYPE_CHECKING:
-    from ._group import Group
-    from ._irrep import IrreducibleRepresentation
+from ._group import Group, IrreducibleRepresentation, Representation, _check_band_limit, float64_default
 
 __all__ = ["GroupFourierTransform", "fourier_transform", "bl_quotient_representation"]
 
 _TOL = 1e-8
-
-
-def _check_band_limit(band_limit: object) -> int:
-    if isinstance(band_limit, bool) or not isinstance(band_limit, int) or band_limit < 0:
-        raise ValueError(f"band_limit must be an int >= 0, got {band_limit!r}")
-    return band_limit
 
 
 @functools.cache
@@ -363,44 +350,6 @@ def bl_quotient_representation(group: Group, subgroup: str | Group | None, band_
     >>> [psi.label for psi in rho.irreps], rho.size
     ([0, 1, 2, 3], 16)
     """
-    if not group.is_finite:
-        if band_limit is None:
-            raise ValueError(f"{group.name} is continuous: pass a band_limit (an int >= 0)")
-        band_limit = _check_band_limit(band_limit)
-    else:
-        band_limit = None
-    if subgroup is None:
-        sub, include = None, None
-        sub_name = "1"
-    else:
-        if isinstance(subgroup, str):
-            sub, include = group.subgroup(subgroup)
-        else:
-            sub, include = subgroup, group.inclusion(subgroup)
-        sub_name = sub.name
-    irreps = []
-    with float64_default():
-        for psi in group.irreps(band_limit):
-            mult = _quotient_multiplicity(group, psi.label, sub, include)
-            irreps += [psi] * mult
-    if not irreps:  # cannot happen (the trivial irrep is always H-fixed), kept for clarity
-        raise RuntimeError(f"empty quotient representation {group.name}/{sub_name}")
-    bl = "" if band_limit is None else f"_bl{band_limit}"
-    return Representation(irreps, name=f"quotient[{group.name}/{sub_name}]{bl}")
-
-
-def _quotient_multiplicity(group: Group, label: Hashable, sub: Group | None, include) -> int:
-    psi = group.irrep(label)
-    if sub is None:
-        return psi.size // psi.endomorphism_dim
-    if sub.is_finite:
-        h = sub.elements()
-        w = torch.full((sub.order,), 1.0 / sub.order, dtype=torch.float64)
-    else:
-        h, w = sub.quadrature(max(group.irrep_degree(label), 0))
-    chi = torch.diagonal(psi(include(h)), dim1=-2, dim2=-1).sum(-1).to(torch.float64)
-    fixed = float((w * chi).sum())
-    m = fixed / psi.endomorphism_dim
-    if abs(m - round(m)) > 1e-6:
-        raise RuntimeError(f"non-integer multiplicity {m} of {psi.name} in L^2({group.name}/{sub.name})")
-    return int(round(m))
+    # the base class's construction, also for a finite group (whose own quotient_representation is the permutation
+    # representation on the cosets, with its basis)
+    return Group.quotient_representation(group, subgroup, band_limit)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._group import Group, float64_default
-from ._representation import Representation
+from ._group import Group, Representation, float64_default
 
 __all__ = ["induced_representation"]
 

@@ -11,16 +11,9 @@ machine).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import torch
 
-if TYPE_CHECKING:
-    from ._group import Group
-    from ._irrep import IrreducibleRepresentation
-
-__all__ = ["intertwiner_copies", "decompose_function"]
+__all__ = ["intertwiner_copies"]
 
 _TOL = 1e-8
 
@@ -68,57 +61,3 @@ def intertwiner_copies(
     if len(copies) != n_copies:
         raise RuntimeError(f"found {len(copies)} copies of an irrep, expected {n_copies}")
     return copies
-
-
-def decompose_function(
-    group: Group,
-    function: Callable[[torch.Tensor], torch.Tensor],
-    size: int,
-    band_limit: int | None,
-    candidates: list[IrreducibleRepresentation] | None = None,
-) -> tuple[list[IrreducibleRepresentation], torch.Tensor]:
-    r"""Decompose :math:`\rho(g) = Q\,(\bigoplus_i \psi_i(g))\,Q^\top` into irreps of ``group``.
-
-    ``function`` maps elements to ``[..., size, size]`` orthogonal matrices. Irreps are
-    looked for up to ``band_limit`` (all of them for finite groups); the quadrature is
-    exact for degree ``2 * band_limit``. Raises ``ValueError`` if the irreps found do not
-    fill the whole space (band limit too low, or ``function`` not a representation).
-    """
-    from ._group import float64_default
-
-    with float64_default():
-        return _decompose(group, function, size, band_limit, candidates)
-
-
-def _decompose(group, function, size, band_limit, candidates):
-    if candidates is None:
-        candidates = group.irreps(band_limit)
-    degree = 2 * (band_limit or 0)
-    elements, weights = group.quadrature(degree)
-    rho = function(elements).to(torch.float64)
-    if rho.shape[-2:] != (size, size):
-        raise ValueError(f"representation function returned matrices of shape {list(rho.shape[-2:])}, "
-                         f"expected {[size, size]}")
-    found: list[IrreducibleRepresentation] = []
-    blocks: list[torch.Tensor] = []
-    total = 0
-    for psi in candidates:
-        if total == size:
-            break
-        try:
-            copies = intertwiner_copies(rho, psi(elements).to(torch.float64), weights, psi.endomorphism_dim)
-        except RuntimeError as err:  # inconsistent intertwiner space: not an orthogonal representation
-            raise ValueError(f"could not decompose a function of {group.name} into irreps: {err} (check it is an "
-                             f"orthogonal representation)") from None
-        for t in copies:
-            found.append(psi)
-            blocks.append(t)
-            total += psi.size
-    if total != size:
-        raise ValueError(
-            f"could not decompose a representation of size {size} of {group.name} into irreps up to band "
-            f"limit {band_limit}: found only {total} dimensions (raise the band limit, or check it is a "
-            f"representation)"
-        )
-    q = torch.cat(blocks, dim=1)
-    return found, q

@@ -29,16 +29,15 @@ Irreps of a finite point group are found inside the restrictions of the O(3) irr
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Hashable, Sequence
 
 import numpy as np
 import torch
 
-from . import _factory
 from ._continuous import InversionProduct
+from ._factory import o2_group, o3_group, so2_group
 from ._finite import FiniteGroup, close_under_products
-from ._irrep import IrreducibleRepresentation
+from ._group import IrreducibleRepresentation, register_group, register_pattern
 
 __all__ = [
     "PointGroup",
@@ -216,8 +215,6 @@ class PointGroup(FiniteGroup):
 
 def _find_irreps(group: PointGroup) -> list[dict]:
     """Irreps of a finite subgroup of O(3) from the restricted O(3) irreps (see :class:`PointGroup`)."""
-    from ._factory import o3_group
-
     o3 = o3_group()
     n = group.order
     mats = group._matrices
@@ -380,7 +377,7 @@ def cinfh_group() -> InversionProduct:
     >>> cinfh_group().name
     'Cinfh'
     """
-    return InversionProduct(_factory.so2_group(3), name="Cinfh")
+    return InversionProduct(so2_group(3), name="Cinfh")
 
 
 @functools.cache
@@ -390,27 +387,20 @@ def dinfh_group() -> InversionProduct:
     >>> dinfh_group().name
     'Dinfh'
     """
-    return InversionProduct(_factory.o2_group(3, "rotation"), name="Dinfh")
+    return InversionProduct(o2_group(3, "rotation"), name="Dinfh")
 
 
-def _register() -> None:
-    for kind in ("T", "Th", "Td"):
-        _factory.register_group(kind, (3,), lambda d, k=kind: tetrahedral_group(k))
-    for kind in ("O", "Oh"):
-        _factory.register_group(kind, (3,), lambda d, k=kind: octahedral_group(k))
-    for kind in ("I", "Ih"):
-        _factory.register_group(kind, (3,), lambda d, k=kind: icosahedral_group(k))
-    _factory.register_group("Cinf", (3,), lambda d: _factory.so2_group(3))
-    _factory.register_group("Dinf", (3,), lambda d: _factory.o2_group(3, "rotation"))
-    _factory.register_group("Cinfv", (3,), lambda d: _factory.o2_group(3, "mirror"))
-    _factory.register_group("Cinfh", (3,), lambda d: cinfh_group())
-    _factory.register_group("Dinfh", (3,), lambda d: dinfh_group())
-    patterns = [
-        (re.compile(r"^C(\d+)h$"), (3,), lambda m, d: cnh_group(int(m.group(1)))),
-        (re.compile(r"^D(\d+)h$"), (3,), lambda m, d: dnh_group(int(m.group(1)))),
-    ]
-    known = {p.pattern for p, _, _ in _factory._PATTERNS}
-    _factory._PATTERNS.extend(p for p in patterns if p[0].pattern not in known)
-
-
-_register()
+# the names group_from_name knows for these groups (and the axial groups with their 3D names)
+for _kind in ("T", "Th", "Td"):
+    register_group(_kind, (3,), lambda d, k=_kind: tetrahedral_group(k))
+for _kind in ("O", "Oh"):
+    register_group(_kind, (3,), lambda d, k=_kind: octahedral_group(k))
+for _kind in ("I", "Ih"):
+    register_group(_kind, (3,), lambda d, k=_kind: icosahedral_group(k))
+register_group("Cinf", (3,), lambda d: so2_group(3))
+register_group("Dinf", (3,), lambda d: o2_group(3, "rotation"))
+register_group("Cinfv", (3,), lambda d: o2_group(3, "mirror"))
+register_group("Cinfh", (3,), lambda d: cinfh_group())
+register_group("Dinfh", (3,), lambda d: dinfh_group())
+register_pattern("C{N}h", r"^C(\d+)h$", (3,), lambda m, d: cnh_group(int(m.group(1))))
+register_pattern("D{N}h", r"^D(\d+)h$", (3,), lambda m, d: dnh_group(int(m.group(1))))

@@ -1,4 +1,5 @@
-r"""Rotations: random sampling, checks, and converters between matrices, quaternions and axis-angle.
+r"""Rotations: random sampling, checks, and converters between matrices, quaternions and axis-angle (and the
+planar :func:`rotation_2d`).
 
 Rotations are matrices in the public API; quaternions are ``(w, x, y, z)`` (scalar first,
 Hamilton product) with :math:`q` and :math:`-q` the same rotation; axis-angle is an axis
@@ -17,6 +18,7 @@ __all__ = [
     "rand_quaternion",
     "check_rotation",
     "check_orthogonal",
+    "rotation_2d",
     "quaternion_to_matrix",
     "matrix_to_quaternion",
     "axis_angle_to_matrix",
@@ -108,6 +110,17 @@ def check_rotation(m: torch.Tensor) -> torch.Tensor:
         if bool((det < 0).any()):
             raise ValueError("expected rotation matrices (det +1), got a matrix with determinant -1")
     return m
+
+
+def rotation_2d(theta: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices ``[..., 2, 2]`` of angles ``theta`` ``[...]``.
+
+    >>> rotation_2d(torch.tensor(0.0))
+    tensor([[1., -0.],
+            [0., 1.]])
+    """
+    c, s = torch.cos(theta), torch.sin(theta)
+    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
 
 
 def _check_quaternion(q: torch.Tensor) -> None:

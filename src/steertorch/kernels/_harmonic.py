@@ -16,8 +16,7 @@ import math
 import torch
 
 from ..group import circular_harmonics, o2_group, o3_group
-from ..group._group import float64_default
-from ..group._intertwiners import decompose_function
+from ..group._group import decompose_function, float64_default
 from ..gspaces import GSpace
 from ..o3 import spherical_harmonics
 
