@@ -111,7 +111,7 @@ def trace_module(mod: nn.Module, inputs: dict | None = None, check_inputs: list 
     :func:`get_tracing_inputs`) and check the trace on ``check_inputs``."""
     mod = _compile_children(mod if in_place else copy.deepcopy(mod))
     if inputs is None:
-        sets = get_tracing_inputs(mod, 2)
+        sets = get_tracing_inputs(mod, 2, dtype=_float_dtype(mod))
         inputs, check_inputs = sets[0], (check_inputs if check_inputs is not None else sets[1:])
     return torch.jit.trace_module(mod, inputs, check_inputs=check_inputs)
 
@@ -129,27 +129,39 @@ def script(mod: nn.Module, in_place: bool = True) -> torch.jit.ScriptModule:
 
 
 def compile(mod: nn.Module, n_trace_checks: int = 1, script_options: dict | None = None,
-            trace_options: dict | None = None, in_place: bool = True, recurse: bool = True) -> nn.Module:
+            trace_options: dict | None = None, in_place: bool = True, recurse: bool = True, *,
+            dtype: torch.dtype | None = None) -> nn.Module:
     """Replace, bottom-up, the submodules of ``mod`` by their traces or scripts according to their compile mode
-    (:func:`get_compile_mode`), then ``mod`` itself. ``in_place=False`` works on a deep copy."""
+    (:func:`get_compile_mode`), then ``mod`` itself. ``in_place=False`` works on a deep copy. ``dtype``: of the
+    tracing inputs of modules without floating-point parameters or buffers (default: the first floating-point
+    parameter's of ``mod``, so a ``.double()`` model traces its parameter-free gates in float64)."""
     if not in_place:
         mod = copy.deepcopy(mod)
+    dtype = dtype or _float_dtype(mod)
     mode = get_compile_mode(mod)
     if mode == "unsupported":
         raise NotImplementedError(f"{type(mod).__name__} cannot be compiled with TorchScript")
     if recurse and mode != "trace":  # a trace records the children's operations itself
-        _compile_children(mod, n_trace_checks, script_options, trace_options)
+        _compile_children(mod, n_trace_checks, script_options, trace_options, dtype)
     if mode is None:
         return mod
     if mode == "script":
         return torch.jit.script(mod, **(script_options or {}))
-    sets = get_tracing_inputs(mod, 1 + n_trace_checks)
+    sets = get_tracing_inputs(mod, 1 + n_trace_checks, dtype=_float_dtype(mod) or dtype)
     return torch.jit.trace_module(mod, sets[0], check_inputs=sets[1:], **(trace_options or {}))
 
 
+def _float_dtype(mod: nn.Module) -> torch.dtype | None:
+    for t in (*mod.parameters(), *mod.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
 def _compile_children(mod: nn.Module, n_trace_checks: int = 1, script_options: dict | None = None,
-                      trace_options: dict | None = None) -> nn.Module:
+                      trace_options: dict | None = None, dtype: torch.dtype | None = None) -> nn.Module:
+    dtype = dtype or _float_dtype(mod)
     for name, child in list(mod.named_children()):
         if not isinstance(child, torch.jit.ScriptModule):
-            setattr(mod, name, compile(child, n_trace_checks, script_options, trace_options, True, True))
+            setattr(mod, name, compile(child, n_trace_checks, script_options, trace_options, True, True, dtype=dtype))
     return mod
