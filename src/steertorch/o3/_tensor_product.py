@@ -96,12 +96,26 @@ class TensorProduct(ExactConstants):
         in1_var: Sequence[float] | None = None,
         in2_var: Sequence[float] | None = None,
         out_var: Sequence[float] | None = None,
-        irrep_normalization: str = "component",
-        path_normalization: str = "element",
+        irrep_normalization: str | None = "component",
+        path_normalization: str | None = "element",
         internal_weights: bool | None = None,
         shared_weights: bool | None = None,
+        compile_left_right: bool = True,
+        compile_right: bool = False,
+        normalization: str | None = None,
+        _specialized_code: bool | None = None,
+        _optimize_einsums: bool | None = None,
     ) -> None:
+        # compile_left_right, compile_right, _specialized_code, _optimize_einsums: e3nn's code-generation switches,
+        # accepted so e3nn code runs unchanged; steertorch has one implementation (nothing to switch).
+        # normalization: e3nn's older name of irrep_normalization.
         super().__init__()
+        if normalization is not None:
+            irrep_normalization = normalization
+        if irrep_normalization is None:
+            irrep_normalization = "component"
+        if path_normalization is None:
+            path_normalization = "element"
         self.irreps_in1 = Irreps(irreps_in1)
         self.irreps_in2 = Irreps(irreps_in2)
         self.irreps_out = Irreps(irreps_out)
@@ -265,7 +279,36 @@ class TensorProduct(ExactConstants):
         off = self._w_offsets[instruction]
         return w.narrow(-1, off, math.prod(ins.path_shape)).reshape(*w.shape[:-1], *ins.path_shape)
 
-    def _get_weight(self, weight: torch.Tensor | None) -> torch.Tensor:
+    def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False):
+        """The weights of each weighted instruction, ``[..., *path_shape]`` (e3nn's ``weight_views``); with
+        ``yield_instruction``, ``(index, instruction, view)``."""
+        w = self._get_weight(weight)
+        for i, ins in enumerate(self.instructions):
+            if ins.has_weight:
+                view = w.narrow(-1, self._w_offsets[i], math.prod(ins.path_shape)).reshape(*w.shape[:-1],
+                                                                                          *ins.path_shape)
+                yield (i, ins, view) if yield_instruction else view
+
+    @property
+    def output_mask(self) -> torch.Tensor:
+        """``[irreps_out.dim]``: 1 where some path writes the output, 0 where the output is always zero (e3nn's
+        ``output_mask``; computed, not stored: steertorch's state dicts do not carry it)."""
+        ref = next((t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None)
+        mask = torch.zeros(self.irreps_out.dim, dtype=torch.get_default_dtype() if ref is None else ref.dtype,
+                           device=None if ref is None else ref.device)
+        for ins in self.instructions:
+            if ins.path_weight != 0 and 0 not in ins.path_shape:
+                mask[self.irreps_out.slices()[ins.i_out]] = 1
+        return mask
+
+    def _get_weight(self, weight: torch.Tensor | list | tuple | None) -> torch.Tensor:
+        if isinstance(weight, (list, tuple)):  # e3nn: one tensor per weighted instruction, [..., *path_shape]
+            shapes = [ins.path_shape for ins in self.instructions if ins.has_weight]
+            if len(weight) != len(shapes):
+                raise ValueError(f"expected {len(shapes)} weight tensors (one per weighted instruction), got "
+                                 f"{len(weight)}")
+            batch = weight[0].shape[:weight[0].dim() - len(shapes[0])] if weight else ()
+            weight = torch.cat([w.reshape(*batch, math.prod(sh)) for w, sh in zip(weight, shapes)], dim=-1)
         if weight is None:
             if not self.internal_weights:
                 if self.weight_numel == 0:
