@@ -35,6 +35,10 @@ class Linear(nn.Module):
         biases: ``True`` for a bias on every 0e output block, or one bool per output block.
         path_normalization: ``"element"`` (default) or ``"path"``.
         internal_weights / shared_weights: as in :class:`TensorProduct`.
+        f_in, f_out: e3nn's feature axis: inputs ``[..., f_in, irreps_in.dim]`` to outputs
+            ``[..., f_out, irreps_out.dim]``, every (input feature, output feature) pair with its own
+            weights (``weight`` ``[f_in, f_out, weight_numel]``, ``bias`` ``[f_out, bias_numel]``) and the
+            fan-in counted over the input features too. Given together; shared internal weights only.
 
     Parameters ``weight`` (flat, e3nn's order: each instruction's ``[mul_in, mul_out]``) and
     ``bias`` (flat, zeros at init). Output blocks without inputs are zero (plus bias).
@@ -53,8 +57,21 @@ class Linear(nn.Module):
         path_normalization: str = "element",
         internal_weights: bool | None = None,
         shared_weights: bool | None = None,
+        *,
+        f_in: int | None = None,
+        f_out: int | None = None,
+        _optimize_einsums: bool | None = None,
     ) -> None:
+        # _optimize_einsums: e3nn's code-generation switch, accepted so e3nn code runs unchanged
         super().__init__()
+        if (f_in is None) != (f_out is None):
+            raise ValueError(f"Linear: give f_in and f_out together, got f_in={f_in!r}, f_out={f_out!r}")
+        for name, f in (("f_in", f_in), ("f_out", f_out)):
+            if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 1):
+                raise ValueError(f"Linear: {name} must be an int >= 1, got {f!r}")
+        if f_in is not None and (shared_weights is False or internal_weights is False):
+            raise ValueError("Linear: f_in / f_out need shared internal weights")
+        self.f_in, self.f_out = f_in, f_out
         self.irreps_in = Irreps(irreps_in)
         self.irreps_out = Irreps(irreps_out)
         ii, io = self.irreps_in, self.irreps_out
@@ -83,6 +100,7 @@ class Linear(nn.Module):
                 x = sum(ii[a2].mul for a2, o2 in instructions if o2 == o)
             else:
                 x = ii[a].mul * sum(1 for _, o2 in instructions if o2 == o)
+            x *= f_in or 1  # every input feature feeds every output feature
             return x if x > 0 else 1
 
         self.instructions = [(a, o, ii[a].mul * io[o].mul, fan_in(a, o) ** -0.5) for a, o in instructions]
@@ -96,8 +114,10 @@ class Linear(nn.Module):
         self.shared_weights, self.internal_weights = shared_weights, internal_weights
         if internal_weights:
             # zero-size (no biases): a buffer, not a parameter; the state dict keeps e3nn's keys weight and bias
-            register_weight(self, "weight", torch.randn(self.weight_numel))
-            register_weight(self, "bias", torch.zeros(self.bias_numel))
+            features_w = () if f_in is None else (f_in, f_out)
+            register_weight(self, "weight", torch.randn(*features_w, self.weight_numel))
+            features_b = () if f_out is None or self.bias_numel == 0 else (f_out,)  # no biases: [0], as e3nn
+            register_weight(self, "bias", torch.zeros(*features_b, self.bias_numel))
         else:
             self.register_buffer("weight", torch.empty(0), persistent=False)
             self.register_buffer("bias", torch.empty(0), persistent=False)
@@ -134,9 +154,37 @@ class Linear(nn.Module):
         off = sum(m for _, _, m, _ in self.instructions[:instruction])
         return w.narrow(-1, off, n).reshape(*w.shape[:-1], self.irreps_in[a].mul, self.irreps_out[o].mul)
 
+    def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False):
+        """The weights of each instruction, ``[..., (f_in, f_out,) mul_in, mul_out]`` (e3nn's ``weight_views``);
+        with ``yield_instruction``, ``(index, (i_in, i_out), view)``."""
+        w = self.weight if weight is None else weight
+        off = 0
+        for k, (a, o, n, _) in enumerate(self.instructions):
+            view = w.narrow(-1, off, n).reshape(*w.shape[:-1], self.irreps_in[a].mul, self.irreps_out[o].mul)
+            off += n
+            yield (k, (a, o), view) if yield_instruction else view
+
+    @property
+    def output_mask(self) -> torch.Tensor:
+        """``[irreps_out.dim]``: 1 where an instruction or a bias writes the output, else 0 (e3nn's
+        ``output_mask``; computed, not stored)."""
+        mask = torch.zeros(self.irreps_out.dim, dtype=self.weight.dtype if self.weight.is_floating_point()
+                           else torch.get_default_dtype(), device=self.weight.device)
+        slices = self.irreps_out.slices()
+        for _, o, n, _ in self.instructions:
+            if n > 0:
+                mask[slices[o]] = 1
+        for o, flag in enumerate(self.biases):
+            if flag:
+                mask[slices[o]] = 1
+        return mask
+
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` ``[..., irreps_in.dim]`` -> ``[..., irreps_out.dim]``."""
+        """``x`` ``[..., irreps_in.dim]`` -> ``[..., irreps_out.dim]`` (with ``f_in``: ``[..., f_in, dim]`` ->
+        ``[..., f_out, dim]``)."""
+        if self.f_in is not None:
+            return self._forward_features(x)
         if x.shape[-1] != self.irreps_in.dim:
             raise ValueError(f"expected features of irreps {self.irreps_in} (last dim {self.irreps_in.dim}), "
                              f"got shape {list(x.shape)}")
@@ -190,8 +238,50 @@ class Linear(nn.Module):
             out = out + connected_zeros(x, weight)
         return out.reshape(*batch, io.dim)
 
+    def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """e3nn's feature axis: ``[..., f_in, irreps_in.dim]`` -> ``[..., f_out, irreps_out.dim]``; each irrep
+        type is one GEMM over (input feature, input copy) -> (output feature, output copy)."""
+        f_in, f_out = self.f_in, self.f_out
+        if x.dim() < 2 or x.shape[-2:] != (f_in, self.irreps_in.dim):
+            raise ValueError(f"expected features [..., {f_in}, {self.irreps_in.dim}] (f_in, irreps {self.irreps_in}), "
+                             f"got shape {list(x.shape)}")
+        weight, bias = self.weight, self.bias
+        check_input_dtype("Linear", "input x", x, weight.dtype if weight.numel() else None)
+        batch = x.shape[:-2]
+        z = math.prod(batch)
+        x = x.reshape(z, f_in, self.irreps_in.dim)
+        ii, io = self.irreps_in, self.irreps_out
+        xs = x.split([mi.dim for mi in ii], dim=2)
+        outs: list[torch.Tensor | None] = [None] * len(io)
+        for ir, ins, outs_idx, pieces in self._groups:
+            d = ir.dim
+            n_in = sum(ii[a].mul for a in ins)
+            n_out = sum(io[o].mul for o in outs_idx)
+            if not pieces or n_in == 0:
+                continue
+            wbig = weight.new_zeros(f_in, f_out, n_in, n_out)
+            for _, off, r0, c0, mi, mo, alpha in pieces:
+                wbig = _place(wbig, weight.narrow(-1, off, mi * mo).reshape(f_in, f_out, mi, mo) * alpha, r0, c0)
+            wmat = wbig.permute(0, 2, 1, 3).reshape(f_in * n_in, f_out * n_out)
+            xin = torch.cat([xs[a].reshape(z, f_in, ii[a].mul, d) for a in ins], dim=2)  # [z, f_in, n_in, d]
+            res = (xin.permute(0, 3, 1, 2).reshape(z * d, f_in * n_in) @ wmat).reshape(z, d, f_out, n_out)
+            for o, part in zip(outs_idx, res.split([io[o].mul for o in outs_idx], dim=3)):
+                outs[o] = part.permute(0, 2, 3, 1).reshape(z, f_out, io[o].mul * d)
+        pieces_out, boff = [], 0
+        for o, (mul, ir) in enumerate(io):
+            t = outs[o] if outs[o] is not None else x.new_zeros(z, f_out, mul * ir.dim)
+            if self.biases[o]:
+                t = t + bias.narrow(-1, boff, mul * ir.dim)
+                boff += mul * ir.dim
+            pieces_out.append(t)
+        out = torch.cat(pieces_out, dim=2) if pieces_out else x.new_zeros(z, f_out, 0)
+        if not out.requires_grad and torch.is_grad_enabled():
+            out = out + connected_zeros(x, weight)
+        return out.reshape(*batch, f_out, io.dim)
+
     def extra_repr(self) -> str:
-        return f"{self.irreps_in} -> {self.irreps_out} | {self.weight_numel} weights"
+        features = "" if self.f_in is None else f", f_in={self.f_in}, f_out={self.f_out}"
+        return f"{self.irreps_in} -> {self.irreps_out} | {self.weight_numel} weights{features}"
 
 
 def _place(wbig: torch.Tensor, block: torch.Tensor, r0: int, c0: int) -> torch.Tensor:

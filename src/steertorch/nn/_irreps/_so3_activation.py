@@ -67,6 +67,11 @@ class SO3Activation(ExactConstants):
         resolution: the quadrature integrates exactly every matrix coefficient of degree at most
             ``resolution``: :math:`(r+1)^2 (\lfloor r/2 \rfloor + 1)` rotations (Euler angles, uniform in the
             two azimuths, Gauss-Legendre in the cosine of the polar one). At least ``lmax_in + lmax_out``.
+            With ``grid="e3nn"``: e3nn's meaning (the :class:`~steertorch.o3.SO3Grid` of that resolution).
+        normalization, aspect_ratio: e3nn's keywords, for ``grid="e3nn"`` (the exact quadrature has the
+            ``"component"`` normalisation and no aspect ratio).
+        grid: ``"exact"`` (default: the quadrature above) or ``"e3nn"`` (e3nn's grid, which integrates
+            exactly only some degrees: e3nn's outputs bit for bit, for code that must reproduce them).
 
     Same values as e3nn's ``SO3Activation`` (``normalization="component"``) whenever both grids are exact.
     Constants are buffers in the default dtype.
@@ -79,9 +84,25 @@ class SO3Activation(ExactConstants):
     """
 
     def __init__(self, lmax_in: int, lmax_out: int, act: Callable[[torch.Tensor], torch.Tensor],
-                 resolution: int) -> None:
+                 resolution: int, *, normalization: str = "component", aspect_ratio: int = 2,
+                 grid: str = "exact") -> None:
         super().__init__()
         self.irreps_in, self.irreps_out = so3_irreps(lmax_in), so3_irreps(lmax_out)
+        if grid not in ("exact", "e3nn"):
+            raise ValueError(f"SO3Activation: grid must be 'exact' or 'e3nn', got {grid!r}")
+        self.grid = grid
+        if grid == "e3nn":
+            from ...o3 import SO3Grid
+
+            self.lmax_in, self.lmax_out, self.resolution = lmax_in, lmax_out, resolution
+            self.act = normalize2mom(act)
+            self.grid_in = SO3Grid(lmax_in, resolution, normalization=normalization, aspect_ratio=aspect_ratio)
+            self.grid_out = SO3Grid(lmax_out, resolution, normalization=normalization, aspect_ratio=aspect_ratio)
+            self.grid_size = self.grid_in.res_alpha * self.grid_in.res_beta * self.grid_in.res_gamma
+            return
+        if normalization != "component":
+            raise ValueError(f"SO3Activation: the exact grid has the 'component' normalization, got "
+                             f"{normalization!r} (pass grid='e3nn' for e3nn's other normalizations)")
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < lmax_in + lmax_out:
             raise ValueError(f"SO3Activation: resolution must be an int >= lmax_in + lmax_out = {lmax_in + lmax_out} "
                              f"(the grid must at least reproduce the identity), got {resolution!r}")
@@ -104,9 +125,11 @@ class SO3Activation(ExactConstants):
             raise ValueError(f"SO3Activation: expected features of irreps {self.irreps_in} (last dim "
                              f"{self.irreps_in.dim}), got shape {shape}")
         check_input_dtype("SO3Activation", "input features", features, module_dtype(self))
+        if self.grid == "e3nn":
+            return self.grid_out.from_grid(self.act(self.grid_in.to_grid(features)))
         signal = features @ self.to_grid
         return self.act(signal) @ self.from_grid
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} -> {self.irreps_out}, resolution={self.resolution} "
-                f"({self.grid_size} rotations)")
+                f"({self.grid_size} rotations{'' if self.grid == 'exact' else ', e3nn grid'})")
