@@ -32,17 +32,41 @@ torch.Size([7, 7])
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..o3 import Irreps
 
-__all__ = ["compile", "compile_mode", "get_compile_mode", "get_tracing_inputs", "trace_module", "trace", "script"]
+__all__ = ["compile", "compile_mode", "get_compile_mode", "get_tracing_inputs", "trace_module", "trace", "script",
+           "get_optimization_defaults", "set_optimization_defaults", "disable_e3nn_codegen"]
 
 _MODES = ("trace", "script", "unsupported", None)
+_OPTIMIZATION_DEFAULTS = {"specialized_code": True, "optimize_einsums": True, "jit_script_fx": True,
+                          "jit_mode": "eager"}
+
+
+def get_optimization_defaults() -> dict:
+    """e3nn's code-generation switches (accepted, stored, and without effect: steertorch generates no code)."""
+    return dict(_OPTIMIZATION_DEFAULTS)
+
+
+def set_optimization_defaults(**kwargs: Any) -> None:
+    """Set e3nn's code-generation switches (unknown names raise ``ValueError``, as in e3nn); no effect here."""
+    for key in kwargs:
+        if key not in _OPTIMIZATION_DEFAULTS:
+            raise ValueError(f"unknown optimization option {key!r}; options: {sorted(_OPTIMIZATION_DEFAULTS)}")
+    _OPTIMIZATION_DEFAULTS.update(kwargs)
+
+
+@contextlib.contextmanager
+def disable_e3nn_codegen():
+    """e3nn's context manager that turns its generated code off; steertorch generates none (nothing to do)."""
+    yield
 _ATTR = "_steertorch_compile_mode"
 
 

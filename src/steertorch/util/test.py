@@ -25,7 +25,7 @@ from ..group._rotation import rand_matrix
 from ..o3 import Irreps
 
 __all__ = ["assert_equivariant", "equivariance_error", "random_irreps", "format_equivariance_error",
-           "FLOAT_TOLERANCE"]
+           "FLOAT_TOLERANCE", "assert_normalized", "assert_auto_jitable", "assert_torch_compile", "set_random_seeds"]
 
 FLOAT_TOLERANCE = {t: torch.as_tensor(v, dtype=t) for t, v in {torch.float32: 1e-3, torch.float64: 1e-9}.items()}
 _SPECIAL = ("cartesian_points", None)
@@ -201,3 +201,109 @@ def random_irreps(n: int = 1, lmax: int = 4, mul_min: int = 0, mul_max: int = 5,
         out.append(irreps if kind == "irreps" else repr(irreps) if kind == "str" else
                    [(mul_ir.mul, (mul_ir.ir.l, mul_ir.ir.p)) for mul_ir in irreps])
     return out[0] if n == 1 else out
+
+
+def set_random_seeds() -> None:
+    """Seed Python's, numpy's and torch's random generators (0), as e3nn's helper does."""
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def assert_normalized(func: torch.nn.Module, irreps_in: Any = None, irreps_out: Any = None,
+                      normalization: str = "component", n_input: int = 10_000, n_weight: int | None = None,
+                      weights: Any = None, atol: float = 0.1) -> None:
+    r"""Assert that ``func`` keeps unit second moments: inputs with :math:`E[x_i^2] = 1` (``"component"``) or
+    :math:`E[|x_{block}|^2] = 1` (``"norm"``) give outputs with the same, averaged over ``n_input`` samples and
+    ``n_weight`` re-draws of ``weights`` (default: ``func.parameters()``, drawn from N(0, 1)); every output
+    block's mean square is within ``atol`` of its target (e3nn's ``assert_normalized``).
+
+    >>> from steertorch import o3
+    >>> _ = torch.manual_seed(0)
+    >>> assert_normalized(o3.Linear("4x0e + 2x1o", "3x0e + 2x1o"), n_input=500, n_weight=200)
+    """
+    __tracebackhide__ = True
+    if normalization not in ("component", "norm"):
+        raise ValueError(f"invalid normalization {normalization!r}")
+    irreps_in, irreps_out = _io_irreps(func, irreps_in, irreps_out)
+    if all(i.num_irreps == 0 for i in irreps_in if isinstance(i, Irreps)) or \
+            all(i.num_irreps == 0 for i in irreps_out if isinstance(i, Irreps)):
+        return
+    weights = list(func.parameters() if weights is None and isinstance(func, torch.nn.Module) else weights or [])
+    if not weights and n_weight not in (None, 1):
+        raise ValueError("assert_normalized: without weights to re-draw, n_weight must be 1 or None")
+    n_weight = 1 if not weights else (20 if n_weight is None else n_weight)
+    sums = [None] * len(irreps_out)
+    with torch.no_grad():
+        for _ in range(n_weight):
+            for p in weights:
+                p.normal_()
+            args = _rand_args(irreps_in, batch_size=n_input)
+            if normalization == "norm":
+                for a, irreps in zip(args, irreps_in):
+                    if isinstance(irreps, Irreps):
+                        for (_, ir), sl in zip(irreps, irreps.slices()):
+                            a[:, sl] /= ir.dim ** 0.5
+            outs = _outputs(func(*args))
+            if len(outs) != len(irreps_out):
+                raise AssertionError(f"expected {len(irreps_out)} outputs, got {len(outs)}")
+            for k, o in enumerate(outs):
+                sq = o.pow(2).sum(0)
+                sums[k] = sq if sums[k] is None else sums[k] + sq
+    for total, irreps in zip(sums, irreps_out):
+        if not isinstance(irreps, Irreps):
+            continue
+        mean_square = total / (n_weight * n_input)
+        for (_, ir), sl in zip(irreps, irreps.slices()):
+            if sl.stop == sl.start:
+                continue
+            target = 1.0 if normalization == "component" else 1.0 / ir.dim
+            got = mean_square[sl]
+            if normalization == "norm":
+                got = got.reshape(-1, ir.dim).sum(-1) / ir.dim
+            bad = (got - target).abs() > atol
+            if bool(bad.any()):
+                raise AssertionError(f"the mean squares of output block {ir} are {got.tolist()}, expected {target} "
+                                     f"(+- {atol})")
+
+
+def assert_auto_jitable(func: torch.nn.Module, error_on_warnings: bool = True, n_trace_checks: int = 2,
+                        strict_shapes: bool = True) -> torch.jit.ScriptModule:
+    """Compile ``func`` with :func:`steertorch.util.jit.compile` (traced on random inputs of its irreps) and assert
+    that the compiled module computes what ``func`` computes on new inputs; returns it (e3nn's
+    ``assert_auto_jitable``). The tracer's warnings about steertorch's own input checks (constant under a trace:
+    the feature sizes are fixed) are not errors; ``strict_shapes`` is accepted for e3nn's signature (a trace
+    does not re-check feature sizes).
+
+    >>> from steertorch import o3
+    >>> traced = assert_auto_jitable(o3.Linear("2x0e + 1o", "1x0e + 2x1o"))
+    """
+    __tracebackhide__ = True
+    import warnings
+
+    from .jit import compile as jit_compile
+    from .jit import get_compile_mode, get_tracing_inputs
+
+    if get_compile_mode(func) is None:
+        raise ValueError("assert_auto_jitable is for modules with a compile mode (steertorch's irreps modules, or "
+                         "a class marked with steertorch.util.jit.compile_mode)")
+    with warnings.catch_warnings():
+        if error_on_warnings:
+            warnings.filterwarnings("error", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"steertorch\..*")
+        compiled = jit_compile(func, n_trace_checks=n_trace_checks, in_place=False)
+    for inputs in get_tracing_inputs(func, 2 + n_trace_checks):
+        for got, expected in zip(_outputs(compiled(*inputs["forward"])), _outputs(func(*inputs["forward"]))):
+            torch.testing.assert_close(got, expected)
+    return compiled
+
+
+def assert_torch_compile(compile_mode: str, func: Callable, *args: Any, **kwargs: Any) -> None:
+    """Assert that ``torch.compile(func, fullgraph=True)`` runs and gives ``func``'s results on ``args``
+    (e3nn's ``assert_torch_compile``; ``compile_mode`` is accepted for e3nn's signature)."""
+    __tracebackhide__ = True
+    compiled = torch.compile(func, fullgraph=True)
+    for got, expected in zip(_outputs(compiled(*args, **kwargs)), _outputs(func(*args, **kwargs))):
+        torch.testing.assert_close(got, expected)
