@@ -53,6 +53,7 @@ from ._fields._batchnorm import (
 from ._fields._containers import RestrictionModule, SequentialModule
 from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
 from ._fields._equivariant_mlp import EquivariantMLP
+from ._fields._export import MaxOverFields, MultiplyByMask, export_module
 from ._fields._fourier_nonlinearity import (
     FourierELU,
     FourierPointwise,
@@ -197,6 +198,9 @@ __all__ = [
     "MaxPoolChannels",
     "PointwiseMaxPool",
     "HarmonicPolynomialR3",
+    "export_module",
+    "MultiplyByMask",
+    "MaxOverFields",
     "R3IcoConv",
 ]
 

@@ -54,6 +54,13 @@ class EquivariantModule:
         y = super().__call__(x.tensor.reshape(n, x.tensor.shape[1], *([1] * d)), *args, **kwargs)
         return GeometricTensor(y.reshape(n, y.shape[1]), self.out_type, x.coords)
 
+    def export(self):
+        """The plain ``torch.nn`` equivalent of this module in eval mode (:func:`~steertorch.nn.export_module`;
+        ``NotImplementedError`` where there is none)."""
+        from ._export import export_module
+
+        return export_module(self)
+
     def check_equivariance(self, atol: float = 1e-7, rtol: float = 1e-5, size: int = 9,
                            elements: list | None = None) -> list[tuple[torch.Tensor, float]]:
         r"""Check :math:`f(g\cdot x) = g\cdot f(x)` on a random input (escnn's ``check_equivariance``).

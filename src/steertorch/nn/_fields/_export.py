@@ -1,0 +1,149 @@
+r"""Export of field modules to plain ``torch.nn`` modules (escnn's ``export()``, for every module with a plain
+equivalent, whole models included).
+
+An exported module computes what the field module computes **in eval mode**, on plain ``[B, C, *grid]``
+tensors, without field types, kernel bases or steertorch: convolutions become ``Conv2d`` / ``Conv3d`` with the
+expanded filter, batch norms (in eval mode an affine map of each pixel's channels) a 1x1 convolution,
+pointwise nonlinearities and pools their ``torch.nn`` counterparts, masks a multiplication by a fixed buffer,
+group pooling a max over each field's channels, dropout ``Identity``; a ``SequentialModule`` exports to an
+``nn.Sequential`` of its exported modules. A module without a plain equivalent raises ``NotImplementedError``
+naming it. escnn cannot export ``MaskModule``; steertorch can.
+
+The affine maps are read off the module itself: :math:`b = m(0)` and :math:`A e_j = m(e_j) - b` per pixel,
+exact for any module that is affine in eval mode, in the module's dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["export_module", "MultiplyByMask", "MaxOverFields"]
+
+
+class MultiplyByMask(nn.Module):
+    """``x * mask`` with a fixed ``mask`` buffer (broadcast over batch and channels): an exported ``MaskModule``.
+
+    >>> MultiplyByMask(torch.tensor([[0.0, 1.0]]))(torch.ones(1, 2, 1, 2))
+    tensor([[[[0., 1.]],
+    <BLANKLINE>
+             [[0., 1.]]]])
+    """
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.mask
+
+
+class MaxOverFields(nn.Module):
+    """The maximum over each field's ``size`` consecutive channels, ``[B, F * size, *grid] -> [B, F, *grid]``: an
+    exported ``GroupPooling`` of fields of one size.
+
+    >>> MaxOverFields(2)(torch.tensor([[1.0, 3.0, 2.0, 0.0]])[..., None, None]).flatten()
+    tensor([3., 2.])
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = int(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[1] // self.size, self.size, *x.shape[2:]).amax(2)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+_POINTWISE = {"p_relu": nn.ReLU, "p_sigmoid": nn.Sigmoid, "p_tanh": nn.Tanh, "p_softplus": nn.Softplus}
+
+
+def _dims(module: nn.Module) -> int:
+    return module.in_type.gspace.dimensionality
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.get_default_dtype()
+
+
+def _affine_as_conv(module: nn.Module) -> nn.Module:
+    """A module affine in each pixel's channels (eval mode) as a 1x1 convolution, read off the module."""
+    if module.training:
+        raise RuntimeError(f"{type(module).__name__}.export(): call .eval() first (the export is of eval mode)")
+    c_in, c_out, d = module.in_type.size, module.out_type.size, _dims(module)
+    p = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
+    dtype, device = _float_dtype(module), None if p is None else p.device
+    probe = torch.cat([torch.zeros(1, c_in, dtype=dtype, device=device),
+                       torch.eye(c_in, dtype=dtype, device=device)]).reshape(c_in + 1, c_in, *([1] * d))
+    with torch.no_grad():
+        out = module(probe).reshape(c_in + 1, c_out)
+    bias, weight = out[0], (out[1:] - out[0]).T  # weight[o, i] = m(e_i)_o - m(0)_o
+    conv = (nn.Conv2d if d == 2 else nn.Conv3d)(c_in, c_out, 1, bias=True).to(dtype=dtype, device=device)
+    with torch.no_grad():
+        conv.weight.copy_(weight.reshape(c_out, c_in, *([1] * d)))
+        conv.bias.copy_(bias)
+    return conv
+
+
+def export_module(module: nn.Module) -> nn.Module:
+    """The plain ``torch.nn`` equivalent of the field module ``module`` in eval mode (see the module docstring).
+
+    >>> from steertorch.gspaces import rot2dOnR2
+    >>> from steertorch.nn import FieldType, InnerBatchNorm, R2Conv, ReLU, SequentialModule, GroupPooling
+    >>> gs = rot2dOnR2(4)
+    >>> t_in, t_hid = FieldType(gs, [gs.trivial_repr]), FieldType(gs, [gs.regular_repr] * 2)
+    >>> net = SequentialModule(R2Conv(t_in, t_hid, 3), InnerBatchNorm(t_hid), ReLU(t_hid), GroupPooling(t_hid)).eval()
+    >>> plain = export_module(net)
+    >>> [type(m).__name__ for m in plain]
+    ['Conv2d', 'Conv2d', 'ReLU', 'MaxOverFields']
+    >>> x = torch.randn(2, 1, 9, 9)
+    >>> bool((plain(x) - net(x)).abs().max() < 1e-5)
+    True
+    """
+    from ._avg_pooling import _PointwiseAvgPool
+    from ._batchnorm import _FieldBatchNorm
+    from ._containers import SequentialModule
+    from ._misc import ELU, FieldDropout, IdentityModule, LeakyReLU, MaskModule, PointwiseDropout
+    from ._nonlinearity import PointwiseNonLinearity
+    from ._pooling import GroupPooling, _PointwiseMaxPool
+
+    if isinstance(module, SequentialModule):
+        return nn.Sequential(*(export_module(m) for m in module))
+    from ._module import EquivariantModule
+
+    own = getattr(type(module), "export", None)
+    if own is not None and own is not EquivariantModule.export:
+        return module.export()
+    if isinstance(module, _FieldBatchNorm):
+        return _affine_as_conv(module)
+    if isinstance(module, (IdentityModule, FieldDropout, PointwiseDropout)):
+        return nn.Identity()
+    if isinstance(module, LeakyReLU):
+        return nn.LeakyReLU(module.negative_slope)
+    if isinstance(module, ELU):
+        return nn.ELU(module.alpha)
+    if isinstance(module, PointwiseNonLinearity) and module.function_name in _POINTWISE:
+        return _POINTWISE[module.function_name]()
+    if isinstance(module, PointwiseNonLinearity) and module.function_name == "p_elu":
+        return nn.ELU()
+    if isinstance(module, _PointwiseMaxPool):
+        pool = nn.MaxPool2d if _dims(module) == 2 else nn.MaxPool3d
+        return pool(module.kernel_size, module.stride, module.padding, module.dilation, ceil_mode=module.ceil_mode)
+    if isinstance(module, _PointwiseAvgPool):
+        pool = nn.AvgPool2d if _dims(module) == 2 else nn.AvgPool3d
+        return pool(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode,
+                    count_include_pad=module.count_include_pad)
+    if isinstance(module, MaskModule):
+        return MultiplyByMask(module.mask)
+    if isinstance(module, GroupPooling):
+        sizes = {r.size for r in module.in_type.representations}
+        if len(sizes) == 1:
+            return MaxOverFields(sizes.pop())
+    raise NotImplementedError(f"{type(module).__name__} has no plain torch.nn equivalent to export to (yet); keep "
+                              f"the module itself in the exported model")
+
