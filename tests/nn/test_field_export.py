@@ -12,9 +12,10 @@ from torch import nn
 from steertorch import gspaces
 from steertorch import nn as snn
 from steertorch.nn import FieldType
+from steertorch.nn._fields._export import MaxOverFields, MultiplyByMask
 
 F64 = torch.float64
-PLAIN_HELPERS = (snn.MultiplyByMask, snn.MaxOverFields)
+PLAIN_HELPERS = (MultiplyByMask, MaxOverFields)  # the exported forms of MaskModule and GroupPooling
 
 
 def _trained_like(module: nn.Module) -> nn.Module:

@@ -53,7 +53,7 @@ from ._fields._batchnorm import (
 from ._fields._containers import RestrictionModule, SequentialModule
 from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
 from ._fields._equivariant_mlp import EquivariantMLP
-from ._fields._export import MaxOverFields, MultiplyByMask, export_module
+from ._fields._export import export_module
 from ._fields._fourier_nonlinearity import (
     FourierELU,
     FourierPointwise,
@@ -199,8 +199,6 @@ __all__ = [
     "PointwiseMaxPool",
     "HarmonicPolynomialR3",
     "export_module",
-    "MultiplyByMask",
-    "MaxOverFields",
     "R3IcoConv",
 ]
 
