@@ -57,7 +57,9 @@ class FieldPointNet(nn.Module):
         num_layers: number of message-passing layers.
         kernel: ``"implicit"`` (:class:`~steertorch.nn.ImplicitKernel`, MLP widths ``mlp_hidden``,
             ``num_edge_attr`` invariant edge attributes) or ``"analytic"`` (:class:`~steertorch.nn.BasisKernel`
-            with Gaussian rings at ``radii``; edge attributes are not used).
+            with Gaussian rings at ``radii`` (default ``0, r_max/4, r_max/2, 3 r_max/4``, width ``r_max/6``), angular
+            frequencies up to ``band_limit`` on every ring but the one at 0; edge attributes are not used). The
+            implicit kernels' MLP has the same band limit, 2, by default (that of a vector-to-vector kernel).
         r_max: cutoff radius of the kernels.
 
     ``forward(x, pos, edge_index, edge_attr=None)`` -> ``[N, out_type.size]``.
@@ -75,7 +77,7 @@ class FieldPointNet(nn.Module):
 
     def __init__(self, gspace, in_type: FieldType, out_type: FieldType, hidden: int = 8, num_layers: int = 3,
                  kernel: str = "implicit", r_max: float = 4.0, mlp_hidden: Sequence[int] = (8,),
-                 num_edge_attr: int = 0, radii: Sequence[float] | None = None,
+                 num_edge_attr: int = 0, radii: Sequence[float] | None = None, band_limit: int = 2,
                  normalization: str | float = "sqrt_degree") -> None:
         super().__init__()
         if kernel not in _KERNELS:
@@ -91,6 +93,10 @@ class FieldPointNet(nn.Module):
         self.hidden_type = h_type
         self.embed = FieldLinear(in_type, h_type)
         rings = [r_max * i / 4 for i in range(4)] if radii is None else list(radii)
+        # every ring of radius > 0 gets the angular frequencies up to band_limit, whatever the unit of length
+        # (BasisKernel's default, floor(2 r), depends on it: r in grid cells)
+        r_min = min([r for r in rings if r > 0], default=1.0)
+        ring_cutoff = (band_limit + 0.5) / r_min
         self.convs = nn.ModuleList()
         self.selfs = nn.ModuleList()
         self.acts = nn.ModuleList()
@@ -99,7 +105,8 @@ class FieldPointNet(nn.Module):
                 k = ImplicitKernel(gspace, h_type, pre, hidden=list(mlp_hidden), r_max=r_max,
                                    attributes=self.num_edge_attr or None)
             else:
-                k = BasisKernel(h_type, pre, radii=rings, sigma=r_max / 6, r_max=r_max)
+                k = BasisKernel(h_type, pre, radii=rings, sigma=r_max / 6, r_max=r_max, maximum_frequency=band_limit,
+                                frequency_cutoff=ring_cutoff)
             self.convs.append(FieldPointConv(h_type, pre, kernel=k, normalization=normalization))
             self.selfs.append(FieldLinear(h_type, pre, bias=False))
             self.acts.append(_GatedBlock(pre, m))

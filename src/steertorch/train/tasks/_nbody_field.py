@@ -50,7 +50,7 @@ __all__ = ["NBodyFieldConfig", "NBodyFieldTask", "NBodyFieldNet", "DEFAULT_HIDDE
 #: parameter counts at the default sizes (see docs/results.md for the counts).
 DEFAULT_HIDDEN = {
     ("o3", "implicit"): 8, ("so3", "implicit"): 8, ("o2", "implicit"): 8, ("so2", "implicit"): 8,
-    ("o3", "analytic"): 20, ("so3", "analytic"): 19, ("o2", "analytic"): 6, ("so2", "analytic"): 5,
+    ("o3", "analytic"): 20, ("so3", "analytic"): 19, ("o2", "analytic"): 10, ("so2", "analytic"): 8,
 }
 
 
