@@ -1,10 +1,10 @@
 r"""Print the markdown tables of docs/results.md for the broken-symmetry tasks from their run directories.
 
-Reads ``RUNS/{task}-{group}-{kernel}-s{seed}/results.json`` (as written by ``steertorch train``) for the tasks
+Reads ``RUNS/{task}{tag}-{group}-{kernel}-s{seed}/results.json`` (as written by ``steertorch train``) for the tasks
 ``nbody_field`` (test MSE) and ``shapes`` (test accuracy) and prints one row per (group, kernel): parameters, epochs
 (best epoch of each seed), train time per run, the test metric of each seed and their mean +- standard deviation.
 With ``--baselines`` it also prints the test MSE of two fixed predictions on the ``nbody_field`` test split of seed 0
-(default config): :math:`x + v\,\Delta t` and :math:`x + v\,\Delta t + q E \Delta t^2 / 2` along z
+(frames 30 -> 40 and 0 -> 10): :math:`x + v\,\Delta t` and :math:`x + v\,\Delta t + q E \Delta t^2 / 2` along z
 (:math:`\Delta t = 1`: 10 frames of 100 steps of 0.001).
 
 Run: ``python benchmarks/summarize_field_runs.py [RUNS] [--baselines]`` (default ``runs``).
@@ -21,14 +21,22 @@ GROUPS = {"o3": "O(3)", "so3": "SO(3)", "o2": "O(2) about z", "so2": "SO(2) abou
 METRIC = {"nbody_field": ("mse", "test MSE", "{:.4f}"), "shapes": ("accuracy", "test accuracy (random yaw)", "{:.3f}")}
 
 
+#: (task, run-name tag, title): the default runs and the variants of docs/results.md
+VARIANTS = [("nbody_field", "", "nbody_field (frame 30 -> 40)"),
+            ("nbody_field", "-early", "nbody_field-early (--set frame_in=0 --set frame_out=10)"),
+            ("shapes", "", "shapes (trained upright)"),
+            ("shapes", "-trainyaw", "shapes-trainyaw (--set train_yaw=true)")]
+
+
 def main(root: Path) -> None:
-    for task, (key, label, fmt) in METRIC.items():
-        print(f"\n{task}\n")
+    for task, tag, title in VARIANTS:
+        key, label, fmt = METRIC[task]
+        print(f"\n{title}\n")
         print(f"| group | kernel | parameters | seeds | epochs (best) | train time per run | {label} | mean +- std |")
         print("|---|---|---|---|---|---|---|---|")
         for group, gname in GROUPS.items():
             for kernel in ("implicit", "analytic"):
-                runs = sorted(root.glob(f"{task}-{group}-{kernel}-s[0-9]*/results.json"))
+                runs = sorted(root.glob(f"{task}{tag}-{group}-{kernel}-s[0-9]*/results.json"))
                 if not runs:
                     continue
                 res = [json.loads(p.read_text()) for p in runs]
@@ -49,14 +57,16 @@ def baselines() -> None:
     from steertorch.train import get_task
 
     task = get_task("nbody_field")
-    config = task.Config()
-    test = task.build_data(config)["test"]
-    dt = (config.frame_out - config.frame_in) * 100 * 1e-3
-    field = torch.tensor([0.0, 0.0, config.external_field], dtype=test.pos.dtype)
-    drift = test.pos + dt * test.vel
-    kicked = drift + 0.5 * dt**2 * test.charges * field
-    print(f"\nnbody_field test (seed 0): x + v dt: MSE {float((drift - test.target).pow(2).mean()):.4f}; "
-          f"x + v dt + q E dt^2 / 2: MSE {float((kicked - test.target).pow(2).mean()):.4f}")
+    for frames in ((30, 40), (0, 10)):
+        config = task.Config(frame_in=frames[0], frame_out=frames[1])
+        test = task.build_data(config)["test"]
+        dt = (config.frame_out - config.frame_in) * 100 * 1e-3
+        field = torch.tensor([0.0, 0.0, config.external_field], dtype=test.pos.dtype)
+        drift = test.pos + dt * test.vel
+        kicked = drift + 0.5 * dt**2 * test.charges * field
+        print(f"\nnbody_field test (seed 0, frame {frames[0]} -> {frames[1]}): x + v dt: MSE "
+              f"{float((drift - test.target).pow(2).mean()):.4f}; x + v dt + q E dt^2 / 2: MSE "
+              f"{float((kicked - test.target).pow(2).mean()):.4f}")
 
 
 if __name__ == "__main__":
