@@ -5,7 +5,8 @@ Reads ``RUNS/{task}{tag}-{group}-{kernel}-s{seed}/results.json`` (as written by 
 (best epoch of each seed), train time per run, the test metric of each seed and their mean +- standard deviation.
 With ``--baselines`` it also prints the test MSE of two fixed predictions on the ``nbody_field`` test split of seed 0
 (frames 30 -> 40 and 0 -> 10): :math:`x + v\,\Delta t` and :math:`x + v\,\Delta t + q E \Delta t^2 / 2` along z
-(:math:`\Delta t = 1`: 10 frames of 100 steps of 0.001).
+(:math:`\Delta t = 1`: 10 frames of 100 steps of 0.001), and how visible the field is in the input velocities (the
+mean of :math:`q v` over each system's particles: along z, and across).
 
 Run: ``python benchmarks/summarize_field_runs.py [RUNS] [--baselines]`` (default ``runs``).
 """
@@ -67,6 +68,10 @@ def baselines() -> None:
         print(f"\nnbody_field test (seed 0, frame {frames[0]} -> {frames[1]}): x + v dt: MSE "
               f"{float((drift - test.target).pow(2).mean()):.4f}; x + v dt + q E dt^2 / 2: MSE "
               f"{float((kicked - test.target).pow(2).mean()):.4f}")
+        # how visible the field is in the input: the mean of q v over each system's particles
+        qv = (test.charges * test.vel).mean(1)
+        print(f"  mean of q v per system: z {float(qv[:, 2].mean()):.2f} +- {float(qv[:, 2].std()):.2f}, "
+              f"xy rms {float(qv[:, :2].pow(2).sum(-1).mean().sqrt()):.2f}")
 
 
 if __name__ == "__main__":
