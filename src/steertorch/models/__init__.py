@@ -9,8 +9,9 @@
 """
 
 from ._egnn import EGNN
+from ._field_point_net import FieldPointNet
 from ._readout import energy_and_forces, pool_nodes
 from ._segnn import SEGNN
 from ._tfn import TensorFieldNetwork
 
-__all__ = ["TensorFieldNetwork", "SEGNN", "EGNN", "pool_nodes", "energy_and_forces"]
+__all__ = ["TensorFieldNetwork", "SEGNN", "EGNN", "FieldPointNet", "pool_nodes", "energy_and_forces"]

@@ -123,8 +123,11 @@ class EquivariantMLP(nn.Module):
                 if activation == "fourier":
                     act = FourierPointwise(gspace, n, irreps, function="p_elu")
                 else:
+                    # SO(3) / O(3): the quadrature exact for degree 3L itself, without the octahedral orbit that
+                    # FourierPointwise adds by default (24x the points; exactness already holds for every element)
                     exact = {} if group.is_finite else (
-                        {"degree": 3 * band} if gspace.dimensionality == 3 and _is_so3_based(group) else {})
+                        {"grid": group.quadrature(3 * band)} if gspace.dimensionality == 3 and _is_so3_based(group)
+                        else {})
                     act = FourierPointwise(gspace, n, irreps, function=_quadratic, **exact)
                 lin_type, act_mod, prev_next = act.in_type, act, act.out_type
             else:

@@ -271,6 +271,7 @@ class BasisKernel(_SteerableKernel):
         self._setup_types(in_type, out_type, r_max, cutoff, "BasisKernel")
         gs = in_type.gspace
         self._pairs: list[tuple] = []
+        flat = []  # the row-major kernel entries of each pair's block, in the order the blocks are concatenated
         out_reps = list(dict.fromkeys(out_type.representations))
         in_reps = list(dict.fromkeys(in_type.representations))
         for a, rep_o in enumerate(out_reps):
@@ -284,30 +285,25 @@ class BasisKernel(_SteerableKernel):
                 # a buffer if the pair has no steerable kernel (no zero-size parameter: DDP, see register_weight)
                 register_weight(self, f"weight_{a}_{b}",
                                 torch.randn(len(rows) // rep_o.size, len(cols) // rep_i.size, basis.dim))
-                self.register_buffer(f"_rows_{a}_{b}", torch.tensor(rows, dtype=torch.long), persistent=False)
-                self.register_buffer(f"_cols_{a}_{b}", torch.tensor(cols, dtype=torch.long), persistent=False)
-                self._pairs.append((a, b, basis))
+                flat.append((torch.tensor(rows)[:, None] * in_type.size + torch.tensor(cols)[None, :]).reshape(-1))
+                self._pairs.append((a, b, basis, len(rows) * len(cols)))
+        # the pairs' blocks partition the kernel: one gather puts their concatenation in row-major order
+        self.register_buffer("_order", torch.argsort(torch.cat(flat)), persistent=False)
         self._default_calibration()
 
     def forward(self, x: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x, attributes)
         e = x.shape[0]
-        k = x.new_zeros(e, self.out_type.size, self.in_type.size)
-        for a, b, basis in self._pairs:
+        blocks = []
+        for a, b, basis, size in self._pairs:
             w = getattr(self, f"weight_{a}_{b}")
-            if basis.dim == 0:
+            if basis.dim == 0:  # no steerable kernel between these representations
+                blocks.append(x.new_zeros(e, size))
                 continue
             s = basis.sample(x)  # [dim, s_o, s_i, E]
-            blk = torch.einsum("uvk,koiq->quovi", w, s).reshape(e, w.shape[0] * s.shape[1], w.shape[1] * s.shape[2])
-            rows, cols = getattr(self, f"_rows_{a}_{b}"), getattr(self, f"_cols_{a}_{b}")
-            k = _place(k, blk, rows, cols)
+            blocks.append(torch.einsum("uvk,koiq->quovi", w, s).reshape(e, -1))
+        k = torch.cat(blocks, dim=1).index_select(1, self._order).view(e, self.out_type.size, self.in_type.size)
         return self._scale(k * self._envelope(_norm(x))[:, None, None])
-
-
-def _place(k: torch.Tensor, blk: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``k`` with ``k[:, rows][:, :, cols] = blk`` (out of place, differentiable)."""
-    k = k.index_copy(1, rows, k.index_select(1, rows).index_copy(2, cols, blk))
-    return k
 
 
 class _KernelExpansion(ExactConstants):

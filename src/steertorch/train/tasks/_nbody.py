@@ -113,9 +113,12 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("STEERTORCH_CACHE", Path.home() / ".cache" / "steertorch"))
 
 
-def _simulate(num_systems: int, num_frames: int, seed: int, cache: bool) -> tuple[torch.Tensor, ...]:
-    """Simulated trajectories (float64), from the on-disk cache when there."""
+def _simulate(num_systems: int, num_frames: int, seed: int, cache: bool,
+              external_field: float = 0.0) -> tuple[torch.Tensor, ...]:
+    """Simulated trajectories (float64), from the on-disk cache when there (``external_field``: E_z)."""
     key = {"num_systems": num_systems, "num_frames": num_frames, "seed": seed, "version": 1}
+    if external_field != 0:  # field-free keys stay as they were (existing caches remain valid)
+        key["external_field"] = float(external_field)
     path = _cache_dir() / "nbody" / (hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + ".pt")
     if cache and path.is_file():
         try:
@@ -125,7 +128,8 @@ def _simulate(num_systems: int, num_frames: int, seed: int, cache: bool) -> tupl
         except Exception:  # a corrupt or foreign file: simulate again
             pass
     pos, vel, charges = simulate_charged_particles(num_systems, num_frames=num_frames,
-                                                   generator=torch.Generator().manual_seed(seed))
+                                                   generator=torch.Generator().manual_seed(seed),
+                                                   external_field=external_field)
     if cache:
         try:
             atomic_save({"key": key, "pos": pos, "vel": vel, "charges": charges}, path)
