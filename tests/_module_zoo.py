@@ -279,6 +279,12 @@ def _implicit_cases() -> list[Case]:
             return (torch.randn(n, c, dtype=dt), torch.randn(n, d, dtype=dt), ei, *attr), {}
         return make
 
+    def field_point_net() -> nn.Module:
+        from steertorch.models import FieldPointNet
+
+        return FieldPointNet(o2z, t(o2z, [o2z.trivial_repr, o2z.basespace_repr]), t(o2z, [o2z.basespace_repr]),
+                             hidden=2, num_layers=1, mlp_hidden=(4,), num_edge_attr=1)
+
     def implicit_point_conv() -> nn.Module:
         t_in, t_out = t(o2z, [o2z.trivial_repr, o2z.basespace_repr]), t(o2z, [o2z.basespace_repr, o2z.trivial_repr])
         attr = t(o2z, [o2z.trivial_repr, o2z.basespace_repr])
@@ -320,6 +326,8 @@ def _implicit_cases() -> list[Case]:
                 point_conv_inputs(3, 2, edges), "graph", edges, tags),
             Case(f"graph.FieldPointConv(implicit, attributes){suffix}", implicit_point_conv,
                  point_conv_inputs(4, 3, edges, a=4), "graph", edges, tags),
+            Case(f"models.FieldPointNet{suffix}", field_point_net, point_conv_inputs(4, 3, edges, a=1), "graph", edges,
+                 tags),
         ]
     return out
 

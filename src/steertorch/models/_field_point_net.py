@@ -44,7 +44,7 @@ class _GatedBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s, rest = x[:, :self.m], x[:, self.m:]
         gated = self.gate(rest.reshape(*rest.shape, *([1] * self._d)))  # the grid module on [N, C, 1, ..., 1]
-        return torch.cat([torch.nn.functional.silu(s), gated.reshape(x.shape[0], -1)], dim=1)
+        return torch.cat([torch.nn.functional.silu(s), gated.reshape(x.shape[0], self.gate.out_type.size)], dim=1)
 
 
 class FieldPointNet(nn.Module):

@@ -301,7 +301,7 @@ class BasisKernel(_SteerableKernel):
                 blocks.append(x.new_zeros(e, size))
                 continue
             s = basis.sample(x)  # [dim, s_o, s_i, E]
-            blocks.append(torch.einsum("uvk,koiq->quovi", w, s).reshape(e, -1))
+            blocks.append(torch.einsum("uvk,koiq->quovi", w, s).reshape(e, size))  # (size, not -1: e may be 0)
         k = torch.cat(blocks, dim=1).index_select(1, self._order).view(e, self.out_type.size, self.in_type.size)
         return self._scale(k * self._envelope(_norm(x))[:, None, None])
 
