@@ -22,6 +22,14 @@ def float64_seeded():
 
 
 @pytest.fixture
+def float64_default():
+    """float64 as the default dtype for the test (restored after). Use with
+    ``pytestmark = pytest.mark.usefixtures("float64_default")``."""
+    with float64():
+        yield
+
+
+@pytest.fixture
 def seeded():
     """``torch.manual_seed(0)``: deterministic weight initialisation. Use with
     ``pytestmark = pytest.mark.usefixtures("seeded")``."""

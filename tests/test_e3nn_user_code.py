@@ -10,10 +10,9 @@ in float64. The block code is the same function object: only the modules passed 
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
+from _equivariance_helpers import float64
 
 import steertorch.nn as st_nn
 import steertorch.o3 as st_o3
@@ -86,16 +85,6 @@ def mace_forward(modules, a):
 
 
 # ------------------------------------------------------------------ the comparisons
-@contextlib.contextmanager
-def _float64_default():
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(F64)  # e3nn builds its constants in the default dtype
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(default)
-
-
 def _graph(n: int = 7):
     g = torch.Generator().manual_seed(0)
     pos = torch.randn(n, 3, generator=g, dtype=F64)
@@ -108,7 +97,7 @@ def _graph(n: int = 7):
 
 def test_nequip_style_block_gives_e3nns_outputs_with_e3nns_weights():
     irreps_node, irreps_out = "8x0e + 4x1o + 2x2e", "8x0e + 4x1o + 2x2e"
-    with _float64_default():
+    with float64():  # e3nn builds its constants in the default dtype
         torch.manual_seed(0)
         theirs, sh_e = nequip_interaction(e3nn_o3, e3nn_nn, irreps_node, irreps_out)
         with e3nn_compatible_constants():  # e3nn's estimate of the activations' second moments
@@ -124,7 +113,7 @@ def test_nequip_style_block_gives_e3nns_outputs_with_e3nns_weights():
 
 
 def test_mace_style_product_basis_gives_e3nns_outputs_with_e3nns_weights():
-    with _float64_default():
+    with float64():  # e3nn builds its constants in the default dtype
         torch.manual_seed(0)
         theirs = mace_product_basis(e3nn_o3, "4x0e + 2x1o + 1x2e", "4x0e + 2x1o")
         ours = mace_product_basis(st_o3, "4x0e + 2x1o + 1x2e", "4x0e + 2x1o").double()

@@ -15,13 +15,8 @@ e3perm = pytest.importorskip("e3nn.math.perm")
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _float64_default():
-    """e3nn's perm.standard_representation mixes its dtype with the default one."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
+# e3nn builds its constants in the default dtype: float64 for exact reference values
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def test_the_names_are_there():

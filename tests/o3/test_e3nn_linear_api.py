@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _equivariance_helpers import float64
 
 from steertorch import o3
 
@@ -14,12 +15,8 @@ F64 = torch.float64
 
 
 def _e3nn(*args, **kwargs):
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    try:
+    with float64():  # e3nn builds its constants in the default dtype
         return e3nn_o3.Linear(*args, **kwargs)
-    finally:
-        torch.set_default_dtype(default)
 
 
 @pytest.mark.parametrize("biases", [False, True])
@@ -65,14 +62,10 @@ def test_so3_activation_with_e3nns_grid_equals_e3nn(normalization: str):
     from steertorch import nn as snn
     from steertorch.math import e3nn_compatible_constants
 
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    try:
+    with float64():
         theirs = enn.SO3Activation(1, 2, torch.tanh, 6, normalization=normalization, aspect_ratio=2)
         with e3nn_compatible_constants():  # e3nn's estimate of the activation's second moment
             ours = snn.SO3Activation(1, 2, torch.tanh, 6, normalization=normalization, aspect_ratio=2, grid="e3nn")
-    finally:
-        torch.set_default_dtype(default)
     x = torch.randn(3, ours.irreps_in.dim, dtype=F64)
     torch.testing.assert_close(ours.double()(x), theirs(x), rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="component"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _equivariance_helpers import float64
 
 from steertorch import o3
 
@@ -16,12 +17,8 @@ ARGS = ("2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o + 1x2e + 1x1e")
 
 
 def _pair(**kwargs):
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(F64)  # e3nn's constants are exact only when built in float64
-    try:
+    with float64():  # e3nn's constants are exact only when built in float64
         theirs = e3nn_o3.TensorProduct(*ARGS, INSTRUCTIONS, **kwargs).double()
-    finally:
-        torch.set_default_dtype(default)
     ours = o3.TensorProduct(*ARGS, INSTRUCTIONS, **kwargs).double()
     return theirs, ours
 

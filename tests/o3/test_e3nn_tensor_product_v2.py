@@ -16,12 +16,8 @@ e3exp = pytest.importorskip("e3nn.o3.experimental")
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(F64)
-    yield
-    torch.set_default_dtype(old)
+# e3nn builds its constants in the default dtype: float64 for exact reference values
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def _gen(seed=0):
