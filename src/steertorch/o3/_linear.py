@@ -224,19 +224,7 @@ class Linear(nn.Module):
                 res = torch.bmm(xin.transpose(1, 2), wbig)  # [z, d, n_out]
             for o, part in zip(outs_idx, res.split([io[o].mul for o in outs_idx], dim=2)):
                 outs[o] = part.transpose(1, 2).reshape(z, io[o].mul * d)
-        pieces_out = []
-        boff = 0
-        for o, (mul, ir) in enumerate(io):
-            t = outs[o] if outs[o] is not None else x.new_zeros(z, mul * ir.dim)
-            if self.biases[o] and bias is not None and bias.numel():
-                t = t + bias.narrow(-1, boff, mul * ir.dim)
-            if self.biases[o]:
-                boff += mul * ir.dim
-            pieces_out.append(t)
-        out = torch.cat(pieces_out, dim=1) if pieces_out else x.new_zeros(z, 0)
-        if not out.requires_grad and torch.is_grad_enabled():  # no path, no bias (empty irreps_in): keep on the graph
-            out = out + connected_zeros(x, weight)
-        return out.reshape(*batch, io.dim)
+        return self._assemble(outs, bias, x, weight, (z,)).reshape(*batch, io.dim)
 
     def _forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """e3nn's feature axis: ``[..., f_in, irreps_in.dim]`` -> ``[..., f_out, irreps_out.dim]``; each irrep
@@ -267,17 +255,24 @@ class Linear(nn.Module):
             res = (xin.permute(0, 3, 1, 2).reshape(z * d, f_in * n_in) @ wmat).reshape(z, d, f_out, n_out)
             for o, part in zip(outs_idx, res.split([io[o].mul for o in outs_idx], dim=3)):
                 outs[o] = part.permute(0, 2, 3, 1).reshape(z, f_out, io[o].mul * d)
-        pieces_out, boff = [], 0
-        for o, (mul, ir) in enumerate(io):
-            t = outs[o] if outs[o] is not None else x.new_zeros(z, f_out, mul * ir.dim)
+        return self._assemble(outs, bias, x, weight, (z, f_out)).reshape(*batch, f_out, io.dim)
+
+    def _assemble(self, outs: list, bias: torch.Tensor | None, x: torch.Tensor, weight: torch.Tensor,
+                  lead: tuple[int, ...]) -> torch.Tensor:
+        """The output blocks ``[*lead, mul * dim]`` (zeros where no instruction writes) plus the biases,
+        concatenated along the last axis."""
+        pieces, boff = [], 0
+        for o, (mul, ir) in enumerate(self.irreps_out):
+            t = outs[o] if outs[o] is not None else x.new_zeros(*lead, mul * ir.dim)
             if self.biases[o]:
-                t = t + bias.narrow(-1, boff, mul * ir.dim)
+                if bias is not None and bias.numel():
+                    t = t + bias.narrow(-1, boff, mul * ir.dim)
                 boff += mul * ir.dim
-            pieces_out.append(t)
-        out = torch.cat(pieces_out, dim=2) if pieces_out else x.new_zeros(z, f_out, 0)
-        if not out.requires_grad and torch.is_grad_enabled():
+            pieces.append(t)
+        out = torch.cat(pieces, dim=-1) if pieces else x.new_zeros(*lead, 0)
+        if not out.requires_grad and torch.is_grad_enabled():  # no path, no bias (empty irreps_in): keep on the graph
             out = out + connected_zeros(x, weight)
-        return out.reshape(*batch, f_out, io.dim)
+        return out
 
     def extra_repr(self) -> str:
         features = "" if self.f_in is None else f", f_in={self.f_in}, f_out={self.f_out}"

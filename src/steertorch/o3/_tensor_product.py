@@ -292,7 +292,14 @@ class TensorProduct(ExactConstants):
     @property
     def output_mask(self) -> torch.Tensor:
         """``[irreps_out.dim]``: 1 where some path writes the output, 0 where the output is always zero (e3nn's
-        ``output_mask``; computed, not stored: steertorch's state dicts do not carry it)."""
+        ``output_mask``; computed, not stored: steertorch's state dicts do not carry it).
+
+        >>> tp = TensorProduct("1o", "1o", "0e + 1e + 2o", [(0, 0, 0, "uvw", True), (0, 0, 1, "uvw", True)])
+        >>> tp.output_mask.tolist()  # no path reaches 2o
+        [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        >>> [w.shape for w in tp.weight_views()]
+        [torch.Size([1, 1, 1]), torch.Size([1, 1, 1])]
+        """
         ref = next((t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None)
         mask = torch.zeros(self.irreps_out.dim, dtype=torch.get_default_dtype() if ref is None else ref.dtype,
                            device=None if ref is None else ref.device)
