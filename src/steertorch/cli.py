@@ -266,6 +266,10 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"           cache: {kernel['cache']}")
     for note in kernel["notes"] if kernel["available"] else ():  # (else already in the reason)
         print(f"           note: {note}")
+    from .group._spherical_harmonics_kernel import sh_kernel_info
+
+    sh = sh_kernel_info()
+    print(f"  harmonics kernel: {'in use: ' + sh['path'] if sh['available'] else 'not in use: ' + str(sh['reason'])}")
     return 0
 
 

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ._spherical_harmonics_kernel import kernel_spherical_harmonics
+
 __all__ = ["spherical_harmonics", "parse_degrees", "input_parity"]
 
 _NORMALIZATIONS = ("integral", "component", "norm")
@@ -177,18 +179,26 @@ def spherical_harmonics(
         raise ValueError(f"x must be a tensor of points [..., 3], got {shape}")
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
-    lmax = max(ls)
     batch = x.shape[:-1]
+    points = x.reshape(-1, 3)
+    out = kernel_spherical_harmonics(ls, points, normalize, normalization, _torch_harmonics)
+    if out is None:
+        out = _torch_harmonics(ls, points, normalize, normalization)
+    return out.reshape(*batch, out.shape[1])
+
+
+def _torch_harmonics(ls: list[int], points: torch.Tensor, normalize: bool, normalization: str) -> torch.Tensor:
+    """The pure-torch twin of the compiled kernel: harmonics of degrees ``ls`` of ``points`` ``[N, 3]``, ``[N, dim]``
+    (differentiable to any order; the path of GPUs, traced and compiled code)."""
     # [3, N]: coordinate-major, so that every op below runs on contiguous rows
     # (stack of the columns: faster than .T.contiguous() on CPU)
-    xt = torch.stack(x.reshape(-1, 3).unbind(-1))
+    xt = torch.stack(points.unbind(-1))
     nonzero = None
     if normalize:
         xt, nonzero = _safe_normalize(xt)
-    blocks = _sh_blocks(xt, lmax, normalization, normalize, nonzero)  # degree l: [2l + 1, N]
+    blocks = _sh_blocks(xt, max(ls), normalization, normalize, nonzero)  # degree l: [2l + 1, N]
     # one copy writes the requested degrees, transposed, into a contiguous [N, dim] output
-    out = torch.cat([blocks[d].T for d in ls], dim=1)
-    return out.reshape(*batch, out.shape[1])
+    return torch.cat([blocks[d].T for d in ls], dim=1)
 
 
 def _safe_normalize(xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
