@@ -69,11 +69,33 @@ static void load_points(const job_t *j, int64_t n0, int nb, real *restrict px, r
   }
 }
 
+/* the recurrence's constants: a, b [(lmax + 1)^2] (entry l * (lmax + 1) + |m|), c (sectoral) and e (edge) [lmax + 1],
+ * V_0 = s0 seed; unscaled (component normalisation) or with scale(l) / scale(l - 1), scale(l) / scale(l - 2) folded in */
+typedef struct { real *a, *b, *c, *e; real s0; } coef_t;
+
+/* the constants in `mem` (4 (lmax + 1)^2 reals), folded with `scale` unless it is null */
+static coef_t make_coef(const job_t *j, real *mem, const real *scale) {
+  const int64_t lmax = j->lmax, stride = lmax + 1;
+  coef_t f = {mem, mem + stride * stride, mem + 2 * stride * stride, mem + 3 * stride * stride, 1};
+  for (int64_t l = 1; l <= lmax; ++l) {
+    const double r1 = scale ? (double)scale[l] / scale[l - 1] : 1;
+    const double r2 = scale && l >= 2 ? (double)scale[l] / scale[l - 2] : 1;
+    f.c[l] = (l == 1 ? sqrt(3.0) : sqrt((2.0 * l + 1) / (2.0 * l))) * r1;
+    f.e[l] = sqrt(2.0 * l + 1) * r1;
+    for (int64_t m = 0; m <= l - 2; ++m) {
+      f.a[l * stride + m] = j->ta[l * stride + m] * r1;
+      f.b[l * stride + m] = j->tb[l * stride + m] * r2;
+    }
+  }
+  if (scale) f.s0 = scale[0];
+  return f;
+}
+
 /* degree l (>= 2) of V from degrees l - 1 (prev, 2l - 1 rows) and l - 2 (prev2, 2l - 3 rows) */
-static void step_value(const job_t *j, int64_t l, const real *restrict px, const real *restrict py,
+static void step_value(const job_t *j, const coef_t *f, int64_t l, const real *restrict px, const real *restrict py,
                        const real *restrict pz, const real *restrict r2, const real *restrict prev,
                        const real *restrict prev2, real *restrict cur) {
-  const real c = sqrt((2.0 * l + 1) / (2.0 * l)), e = sqrt(2.0 * l + 1);
+  const real c = f->c[l], e = f->e[l];
   const real *lo = prev, *hi = prev + (2 * l - 2) * BLK;
   for (int b = 0; b < BLK; ++b) {
     cur[b] = c * (lo[b] * pz[b] + hi[b] * px[b]);
@@ -84,7 +106,7 @@ static void step_value(const job_t *j, int64_t l, const real *restrict px, const
   const int64_t stride = j->lmax + 1;
   for (int64_t k = 0; k <= 2 * l - 4; ++k) {
     const int64_t m = k - (l - 2) < 0 ? (l - 2) - k : k - (l - 2);
-    const real a = j->ta[l * stride + m], bb = j->tb[l * stride + m];
+    const real a = f->a[l * stride + m], bb = f->b[l * stride + m];
     const real *p = prev + (k + 1) * BLK, *q = prev2 + k * BLK;
     real *o = cur + (k + 2) * BLK;
     if (j->normalize)
@@ -94,15 +116,15 @@ static void step_value(const job_t *j, int64_t l, const real *restrict px, const
   }
 }
 
-static void first_degrees(int64_t lmax, const real *restrict px, const real *restrict py, const real *restrict pz,
-                          const real *restrict seed, real *restrict v0, real *restrict v1) {
-  const real s3 = sqrt(3.0);
-  for (int b = 0; b < BLK; ++b) v0[b] = seed[b];
+static void first_degrees(const coef_t *f, int64_t lmax, const real *restrict px, const real *restrict py,
+                          const real *restrict pz, const real *restrict seed, real *restrict v0, real *restrict v1) {
+  for (int b = 0; b < BLK; ++b) v0[b] = f->s0 * seed[b];
   if (lmax >= 1)
     for (int b = 0; b < BLK; ++b) {
-      v1[b] = s3 * seed[b] * px[b];
-      v1[BLK + b] = s3 * seed[b] * py[b];
-      v1[2 * BLK + b] = s3 * seed[b] * pz[b];
+      const real c = f->c[1] * v0[b];
+      v1[b] = c * px[b];
+      v1[BLK + b] = c * py[b];
+      v1[2 * BLK + b] = c * pz[b];
     }
 }
 
@@ -193,30 +215,25 @@ static void write_transposed(const real *restrict v, int64_t n, int nb, real *re
 static void *forward_thread(void *arg) {
   job_t *j = arg;
   const int64_t lmax = j->lmax, n_row = (lmax + 1) * (lmax + 1);
-  real *mem = malloc(sizeof(real) * BLK * (5 + 2 * n_row));
+  real *mem = malloc(sizeof(real) * (BLK * (5 + 2 * n_row) + 4 * n_row));
   if (!mem) {
     j->status = 1;
     return 0;
   }
   real *px = mem, *py = px + BLK, *pz = py + BLK, *pr = pz + BLK, *seed = pr + BLK, *v = seed + BLK,
        *rows = v + n_row * BLK;
+  const coef_t f = make_coef(j, rows + n_row * BLK, j->scale); /* the normalisation folded in */
   /* the requested blocks: written straight into the output when they are the degrees 0..lmax in order */
   int whole = j->nb == lmax + 1 && j->ld_out == n_row;
   for (int64_t k = 0; whole && k < j->nb; ++k) whole = j->blocks[2 * k] == k && j->blocks[2 * k + 1] == k * k;
   for (int64_t n0 = j->n0; n0 < j->n1; n0 += BLK) {
     const int nb = j->n1 - n0 < BLK ? (int)(j->n1 - n0) : BLK;
     load_points(j, n0, nb, px, py, pz, pr, seed);
-    first_degrees(lmax, px, py, pz, seed, v, v + BLK);
+    first_degrees(&f, lmax, px, py, pz, seed, v, v + BLK);
     for (int64_t l = 2; l <= lmax; ++l)
-      step_value(j, l, px, py, pz, pr, v + (l - 1) * (l - 1) * BLK, v + (l - 2) * (l - 2) * BLK, v + l * l * BLK);
-    for (int64_t l = 0; l <= lmax; ++l) {
-      const real sc = j->scale[l];
-      real *d = v + l * l * BLK;
-      if (l == 0)
-        for (int b = 0; b < BLK; ++b) d[b] = sc + 0 * py[b]; /* the constant (the seed was 0 at x = 0) */
-      else
-        for (int64_t i = 0; i < (2 * l + 1) * BLK; ++i) d[i] *= sc;
-    }
+      step_value(j, &f, l, px, py, pz, pr, v + (l - 1) * (l - 1) * BLK, v + (l - 2) * (l - 2) * BLK,
+                 v + l * l * BLK);
+    for (int b = 0; b < BLK; ++b) v[b] = f.s0 + 0 * py[b]; /* the constant (the seed was 0 at x = 0) */
     if (whole) {
       write_transposed(v, n_row, nb, j->out + n0 * j->ld_out, j->ld_out);
     } else {
@@ -234,11 +251,11 @@ static void *forward_thread(void *arg) {
 }
 
 /* V and its partials (vx, vy, vz: rows like V) of degree l >= 2, from those of l - 1 and l - 2 */
-static void step_grad(const job_t *j, int64_t l, const real *restrict px, const real *restrict py,
+static void step_grad(const job_t *j, const coef_t *f, int64_t l, const real *restrict px, const real *restrict py,
                       const real *restrict pz, const real *restrict r2, real *const prev[4], real *const prev2[4],
                       real *const cur[4]) {
-  step_value(j, l, px, py, pz, r2, prev[0], prev2[0], cur[0]);
-  const real c = sqrt((2.0 * l + 1) / (2.0 * l)), e = sqrt(2.0 * l + 1);
+  step_value(j, f, l, px, py, pz, r2, prev[0], prev2[0], cur[0]);
+  const real c = f->c[l], e = f->e[l];
   const int64_t top = (2 * l - 2) * BLK;
   const real *lo = prev[0], *hi = prev[0] + top;
   for (int t = 1; t <= 3; ++t) { /* d/dx, d/dy, d/dz */
@@ -268,7 +285,7 @@ static void step_grad(const job_t *j, int64_t l, const real *restrict px, const 
   const int64_t stride = j->lmax + 1;
   for (int64_t k = 0; k <= 2 * l - 4; ++k) {
     const int64_t m = k - (l - 2) < 0 ? (l - 2) - k : k - (l - 2);
-    const real a = j->ta[l * stride + m], bb = j->tb[l * stride + m];
+    const real a = f->a[l * stride + m], bb = f->b[l * stride + m];
     const real *p = prev[0] + (k + 1) * BLK, *q = prev2[0] + k * BLK;
     const real *coord[3] = {px, py, pz};
     for (int t = 1; t <= 3; ++t) {
@@ -289,10 +306,9 @@ static void step_grad(const job_t *j, int64_t l, const real *restrict px, const 
   }
 }
 
-/* G += sum over the output blocks of degree l of scale[l] grad . dV */
+/* G += sum over the output blocks of degree l of grad . dV (V with the normalisation folded in) */
 static void gather_degree(const job_t *j, int64_t n0, int nb, int64_t l, real *const v[4], real *restrict gsum) {
   const int64_t ld = j->ld_out, d = 2 * l + 1;
-  const real sc = j->scale[l];
   for (int64_t k = 0; k < j->nb; ++k) {
     if (j->blocks[2 * k] != l) continue;
     const real *g = j->grad + n0 * ld + j->blocks[2 * k + 1];
@@ -304,9 +320,9 @@ static void gather_degree(const job_t *j, int64_t n0, int nb, int64_t l, real *c
         sy += gi * v[2][i * BLK + b];
         sz += gi * v[3][i * BLK + b];
       }
-      gsum[b] += sc * sx;
-      gsum[BLK + b] += sc * sy;
-      gsum[2 * BLK + b] += sc * sz;
+      gsum[b] += sx;
+      gsum[BLK + b] += sy;
+      gsum[2 * BLK + b] += sz;
     }
   }
 }
@@ -314,7 +330,7 @@ static void gather_degree(const job_t *j, int64_t n0, int nb, int64_t l, real *c
 static void *backward_thread(void *arg) {
   job_t *j = arg;
   const int64_t lmax = j->lmax, rows = 2 * lmax + 1;
-  real *mem = malloc(sizeof(real) * BLK * (12 * rows + 8));
+  real *mem = malloc(sizeof(real) * (BLK * (12 * rows + 8) + 4 * (lmax + 1) * (lmax + 1)));
   if (!mem) {
     j->status = 1;
     return 0;
@@ -323,21 +339,22 @@ static void *backward_thread(void *arg) {
   real *buf[3][4];
   for (int s = 0; s < 3; ++s)
     for (int t = 0; t < 4; ++t) buf[s][t] = gsum + 3 * BLK + (4 * s + t) * rows * BLK;
-  const real s3 = sqrt(3.0);
+  const coef_t f = make_coef(j, gsum + 3 * BLK + 12 * rows * BLK, j->scale); /* the normalisation folded in */
+  const real d1 = lmax >= 1 ? f.c[1] * f.s0 : 0;
   for (int64_t n0 = j->n0; n0 < j->n1; n0 += BLK) {
     const int nb = j->n1 - n0 < BLK ? (int)(j->n1 - n0) : BLK;
     load_points(j, n0, nb, px, py, pz, pr, seed);
     for (int b = 0; b < 3 * BLK; ++b) gsum[b] = 0;
-    first_degrees(lmax, px, py, pz, seed, buf[0][0], buf[1][0]);
-    for (int t = 1; t <= 3; ++t) { /* dV_0 = 0, dV_1 = sqrt(3) s I */
+    first_degrees(&f, lmax, px, py, pz, seed, buf[0][0], buf[1][0]);
+    for (int t = 1; t <= 3; ++t) { /* dV_0 = 0, dV_1 = c_1 s0 seed I */
       for (int b = 0; b < BLK; ++b) buf[0][t][b] = 0;
       if (lmax >= 1)
         for (int i = 0; i < 3; ++i)
-          for (int b = 0; b < BLK; ++b) buf[1][t][i * BLK + b] = i == t - 1 ? s3 * seed[b] : 0;
+          for (int b = 0; b < BLK; ++b) buf[1][t][i * BLK + b] = i == t - 1 ? d1 * seed[b] : 0;
     }
     if (lmax >= 1) gather_degree(j, n0, nb, 1, buf[1], gsum);
     for (int64_t l = 2; l <= lmax; ++l) {
-      step_grad(j, l, px, py, pz, pr, buf[(l - 1) % 3], buf[(l - 2) % 3], buf[l % 3]);
+      step_grad(j, &f, l, px, py, pz, pr, buf[(l - 1) % 3], buf[(l - 2) % 3], buf[l % 3]);
       gather_degree(j, n0, nb, l, buf[l % 3], gsum);
     }
     real *gx = j->gx + 3 * n0;
