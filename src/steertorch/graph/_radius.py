@@ -12,7 +12,11 @@ block yields its candidate pairs, whose distances are computed on the cube-sorte
 are visited and the pairs mirrored. Everything is vectorised torch (no python loop over
 points; candidates are processed in chunks of about two million to bound memory), so the
 cost is linear in the number of points at fixed density (``benchmarks/run_radius_graph.py``).
-Tiny inputs use a brute-force distance matrix. Graph construction is not differentiable (it
+On CPU (float32 / float64, d <= 3, grids of cells not much larger than the cloud) the same search runs as a
+compiled kernel (:mod:`._radius_kernel`: two passes over the queries in cell order, counting then writing each
+query's neighbours in place, sorted; the same pairs in the same order, ``benchmarks/run_radius_graph.py``), and the
+vectorised torch code above is its twin on GPUs and for the other cases. Tiny inputs use a brute-force distance
+matrix. Graph construction is not differentiable (it
 returns indices) and runs under ``torch.no_grad``; compute edge vectors afterwards with
 :func:`~steertorch.graph.edge_vectors` to differentiate through positions.
 
@@ -28,6 +32,8 @@ import itertools
 import math
 
 import torch
+
+from ._radius_kernel import kernel_pairs
 
 __all__ = ["radius", "radius_graph"]
 
@@ -201,6 +207,9 @@ def _pairs(x, y, r, bx, by, loop=True, need_d2=True):
         return empty, empty.clone(), x.new_zeros(0)
     if x.shape[0] * y.shape[0] <= _BRUTE_FORCE_PAIRS:
         return _brute_force_pairs(x, y, r2, bx, by, loop or not (x is y and bx is by))
+    fast = kernel_pairs(x, y, r, bx, by, loop, need_d2)
+    if fast is not None:
+        return fast
     return _cell_list_pairs(x, y, r, r2, bx, by, loop, need_d2)
 
 
@@ -227,6 +236,10 @@ def _check_r(r: float) -> None:
 
 def _orient(i: torch.Tensor, j: torch.Tensor, flow: str) -> torch.Tensor:
     if flow == "source_to_target":
+        base = j._base
+        if base is not None and i._base is base and base.shape[0] == 2 and j.data_ptr() == base.data_ptr() \
+                and i.data_ptr() == base[1].data_ptr():  # the rows of the kernel's [2, E] output: no copy
+            return base
         return torch.stack([j, i])
     if flow == "target_to_source":
         return torch.stack([i, j])
