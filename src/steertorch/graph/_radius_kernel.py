@@ -13,8 +13,8 @@ sparse clouds, run the torch path, which only stores the occupied cells); the li
 :class:`steertorch._native.NativeLibrary` (``STEERTORCH_CPU_KERNEL=0`` switches it off).
 
 >>> x = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [2.0, 0.0, 0.0]])
->>> pairs = kernel_pairs(x, x, 1.0, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long), False,
-...                      False)
+>>> batch = torch.zeros(3, dtype=torch.long)
+>>> pairs = kernel_pairs(x, x, 1.0, batch, batch, False, False)  # (one cloud: no self pairs)
 >>> pairs is None or [t.tolist() for t in pairs[:2]] == [[0, 1], [1, 0]]
 True
 """
