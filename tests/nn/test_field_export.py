@@ -76,7 +76,7 @@ def test_3d_batch_norms_export_as_affine_maps():
 def test_export_errors():
     gs = gspaces.rot2dOnR2(-1, maximum_frequency=2)
     t = FieldType(gs, [gs.irrep(1), gs.irrep(2)])
-    with pytest.raises(NotImplementedError, match="NormNonLinearity"):
-        snn.NormNonLinearity(t).export()
+    with pytest.raises(NotImplementedError, match="R2Upsampling"):
+        snn.R2Upsampling(t, 2).export()
     with pytest.raises(RuntimeError, match=r"\.eval\(\)"):
         snn.IIDBatchNorm2d(t).train().export()
