@@ -219,3 +219,16 @@ def test_model_with_gates_norms_fourier_and_quadratic_layers_exports():
     torch.testing.assert_close(plain(x), net(x), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(torch.export.export(plain, (x,)).module()(x), net(x), rtol=1e-10, atol=1e-12)
     assert isinstance(pickle.loads(pickle.dumps(plain)), nn.Sequential)
+
+
+def test_batch_norm_without_base_space_exports_as_a_channel_affine_map():
+    from steertorch.group import o2_group
+    from steertorch.gspaces import no_base_space
+
+    torch.manual_seed(0)
+    gs = no_base_space(o2_group())
+    bn = _trained_like(snn.IIDBatchNorm1d(FieldType(gs, [gs.irrep((0, 0)), gs.irrep((1, 1))] * 2)).double())
+    plain = bn.export()
+    assert isinstance(plain, _plain.ChannelAffine)
+    for x in (torch.randn(5, 6, dtype=F64), torch.randn(5, 6, 4, dtype=F64)):
+        torch.testing.assert_close(plain(x), bn(x), rtol=1e-10, atol=1e-12)

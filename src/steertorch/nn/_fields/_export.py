@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._plain import MaxOverFields, MultiplyByMask
+from ._plain import ChannelAffine, MaxOverFields, MultiplyByMask
 
 __all__ = ["export_module", "MultiplyByMask", "MaxOverFields"]
 
@@ -49,6 +49,8 @@ def _affine_as_conv(module: nn.Module) -> nn.Module:
     with torch.no_grad():
         out = module(probe).reshape(c_in + 1, c_out)
     bias, weight = out[0], (out[1:] - out[0]).T  # weight[o, i] = m(e_i)_o - m(0)_o
+    if d == 0:  # no base space: [B, C] or [B, C, L] inputs
+        return ChannelAffine(weight, bias)
     conv = (nn.Conv2d if d == 2 else nn.Conv3d)(c_in, c_out, 1, bias=True).to(dtype=dtype, device=device)
     with torch.no_grad():
         conv.weight.copy_(weight.reshape(c_out, c_in, *([1] * d)))

@@ -16,7 +16,8 @@ deep-copies, and runs under ``torch.jit.trace`` and ``torch.export``.
   :class:`ChannelProducts` (with a 1x1 convolution: ``TensorProductNonLinearity``);
 - :func:`sign_split` (:class:`SignSplitActivation`; ``ConcatenatedNonLinearity``), :func:`argmax_vector`
   (:class:`ArgmaxVector`; ``VectorFieldNonLinearity``);
-- :class:`MultiplyByMask` (``MaskModule``), :class:`MaxOverFields` (``GroupPooling``).
+- :class:`MultiplyByMask` (``MaskModule``), :class:`MaxOverFields` (``GroupPooling``), :class:`ChannelAffine` (batch
+  norms over a G-space without base space, ``[B, C]`` or ``[B, C, L]``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "argmax_vector",
     "MultiplyByMask",
     "MaxOverFields",
+    "ChannelAffine",
     "BlockNormScale",
     "BlockNorm",
     "BlockNormMax",
@@ -461,3 +463,20 @@ class MaxOverFields(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+class ChannelAffine(nn.Module):
+    r""":math:`y_{b,o} = \sum_i W_{oi}\, x_{b,i} + c_o` at every point, on ``[B, C, *rest]`` with any number of trailing
+    axes (none included): an exported batch norm of a G-space without base space.
+
+    >>> ChannelAffine(torch.tensor([[2.0, 0.0]]), torch.tensor([1.0]))(torch.tensor([[3.0, 5.0]])).tolist()
+    [[7.0]]
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", _buffer(weight))
+        self.register_buffer("bias", _buffer(bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("oi,bi...->bo...", self.weight, x) + _bcast(self.bias, x.dim())
