@@ -32,7 +32,8 @@ PARAMETER_FREE = frozenset({
     "nn.MultipleModule", "nn.ReshuffleModule", "nn.DisentangleModule", "o3.SphericalHarmonics",
     "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity", "nn.InducedNormPool",
     "nn.MaxPoolChannels", "nn.HarmonicPolynomialR3", "o3.ToS2Grid", "o3.FromS2Grid", "o3.SO3Grid",
-    "o3.FullTensorProductv2", "o3.ElementwiseTensorProductv2",
+    "o3.FullTensorProductv2", "o3.ElementwiseTensorProductv2", "nn.ConcatenatedNonLinearity",
+    "nn.VectorFieldNonLinearity",
 })
 
 
@@ -497,6 +498,17 @@ def _escnn_added_cases(t, c4, d4, so3) -> list[Case]:
         Case("nn.HarmonicPolynomialR3", lambda: snn.HarmonicPolynomialR3(2, "o3"), _rows(3), "irreps"),
         Case("nn.R3IcoConv", lambda: snn.R3IcoConv(t(ico, [ico.trivial_repr]), t(ico, [ico.irrep(1)]), 3, padding=1),
              _grid(1, (4, 4, 4)), "grid"),
+        Case("nn.R3IcoConvTransposed", lambda: snn.R3IcoConvTransposed(
+            t(ico, [ico.irrep(1)]), t(ico, [ico.trivial_repr]), 3, padding=1), _grid(3, (3, 3, 3)), "grid"),
+        Case("nn.TensorProductModule", lambda: snn.TensorProductModule(
+            t(c4, [c4.irrep(1)] * 2), t(c4, [c4.regular_repr] * 2)), _grid(4), "grid"),
+        Case("nn.ConcatenatedNonLinearity", lambda: snn.ConcatenatedNonLinearity(
+            t(c4, [c4.regular_repr, c4.irrep(1)])), _grid(6), "grid"),
+        Case("nn.VectorFieldNonLinearity", lambda: snn.VectorFieldNonLinearity(t(c4, [c4.regular_repr] * 2)),
+             _grid(8), "grid"),
+        Case("nn.InducedGatedNonLinearity1", lambda: snn.InducedGatedNonLinearity1(
+            t(d4, [d4.induced_repr("C4", sub.fibergroup.trivial_representation), induced])),
+            _grid(2 + induced.size), "grid"),
         Case("graph.R2PointConv", lambda: point_conv(c4, [c4.regular_repr], snn.R2PointConv), points(4, 2), "graph"),
         Case("graph.R3PointConv", lambda: point_conv(so3, [so3.irrep(0), so3.irrep(1)], snn.R3PointConv),
              points(4, 3), "graph"),

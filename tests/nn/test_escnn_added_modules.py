@@ -2,16 +2,9 @@
 InducedNormPool, InducedNormBatchNorm, Linear, MaxPoolChannels, PointwiseMaxPool, no_base_space, point-cloud
 GeometricTensors; each also tested for exact equivariance in float64.
 
-escnn.nn names still missing here, and why:
-
-- ``ConcatenatedNonLinearity`` (needs escnn's "concatenated" representations, built from signed permutations),
-  ``VectorFieldNonLinearity`` (C_N regular fields to vector fields through an argmax: not continuous) and
-  ``InducedGatedNonLinearity1``: not done in this round (issue 18).
-- ``TensorProductModule``: escnn's maps each field's own square x_c (x) x_c (uniform types, one map per field);
-  ``TensorProductNonLinearity`` here maps all pairs of fields. Not provided under escnn's name, since the
-  semantics differ.
-- ``R3IcoConvTransposed``, ``init``, ``modules``, ``modules_list``, ``field_type``, ``geometric_tensor``:
-  escnn's sub-modules and the transposed icosahedral convolution (not done).
+escnn.nn names still missing here: ``init``, ``modules``, ``modules_list``, ``field_type``, ``geometric_tensor``
+(escnn's sub-modules). ``TensorProductModule``, ``ConcatenatedNonLinearity``, ``VectorFieldNonLinearity``,
+``InducedGatedNonLinearity1`` and ``R3IcoConvTransposed`` are tested in ``test_escnn_nonlinearities.py``.
 """
 
 import copy

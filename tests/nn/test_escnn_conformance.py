@@ -23,7 +23,8 @@ SHARED = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed", "LeakyReLU
           "PointwiseAdaptiveAvgPool3D", "PointwiseAdaptiveMaxPool3D", "ReshuffleModule", "MultipleModule",
           "BranchingModule", "MergeModule", "DisentangleModule", "PointwiseMaxPoolAntialiased2D",
           "PointwiseMaxPoolAntialiased3D", "PointwiseAvgPoolAntialiased2D", "PointwiseAvgPoolAntialiased",
-          "GatedNonLinearity1", "SequentialModule", "GroupPooling", "NormPool"]
+          "GatedNonLinearity1", "SequentialModule", "GroupPooling", "NormPool", "TensorProductModule",
+          "ConcatenatedNonLinearity", "VectorFieldNonLinearity", "InducedGatedNonLinearity1", "R3IcoConvTransposed"]
 # escnn's catch-alls (*args / **kwargs) and the grid arguments spelled differently (documented in conventions.md)
 SKIP_PARAMS = {"kwargs", "grid_args", "grid_kwargs", "args"}
 

@@ -1,5 +1,7 @@
-"""Whole-model export of field modules to plain torch.nn: same outputs in eval mode, nothing of steertorch left
-but two plain helper modules; clear errors for modules without a plain equivalent and for training mode."""
+"""Whole-model export of field modules to plain torch.nn: same outputs in eval mode, nothing of steertorch left but
+the plain modules of ``_plain`` (which import only torch); every norm, gated, Fourier and quadratic nonlinearity and
+norm pool exported, traced and ``torch.export``-ed with the module's outputs in float64; clear errors for modules
+without a plain equivalent and for training mode."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from torch import nn
 from steertorch import gspaces
 from steertorch import nn as snn
 from steertorch.nn import FieldType
+from steertorch.nn._fields import _plain
 from steertorch.nn._fields._export import MaxOverFields, MultiplyByMask
 
 F64 = torch.float64
@@ -76,7 +79,156 @@ def test_3d_batch_norms_export_as_affine_maps():
 def test_export_errors():
     gs = gspaces.rot2dOnR2(-1, maximum_frequency=2)
     t = FieldType(gs, [gs.irrep(1), gs.irrep(2)])
-    with pytest.raises(NotImplementedError, match="NormNonLinearity"):
-        snn.NormNonLinearity(t).export()
+    with pytest.raises(NotImplementedError, match="R2Upsampling"):
+        snn.R2Upsampling(t, 2).export()
     with pytest.raises(RuntimeError, match=r"\.eval\(\)"):
         snn.IIDBatchNorm2d(t).train().export()
+
+
+# ---------------------------------------------------------------------------- nonlinearities and pools
+def _plain_modules(exported: nn.Module) -> None:
+    """Every submodule is ``torch.nn``'s or one of the plain modules of ``_plain`` (which imports only torch)."""
+    for m in exported.modules():
+        assert type(m).__module__.startswith("torch.nn") or type(m).__module__ == _plain.__name__, type(m)
+
+
+def _nonlinear_cases():
+    from steertorch.group import Representation
+
+    so2 = gspaces.rot2dOnR2(-1, maximum_frequency=4)
+    c4, d4, c8, so3 = gspaces.rot2dOnR2(4), gspaces.flipRot2dOnR2(4), gspaces.rot2dOnR2(8), gspaces.rot3dOnR3()
+    vec = FieldType(so2, [so2.irrep(1), so2.irrep(2), so2.trivial_repr])
+    sub, _ = d4.restrict("C4")
+    gate, gated = d4.induced_repr("C4", sub.fibergroup.trivial_representation), d4.induced_repr("C4", sub.irrep(1))
+    uniform = Representation([so2.irrep(0), so2.irrep(0), so2.irrep(1), so2.irrep(2)])
+    gates2 = (FieldType(so2, [so2.trivial_repr] * 2), FieldType(so2, [so2.irrep(1), so2.irrep(2)]))
+    return {
+        **{f"NormNonLinearity({f})": lambda f=f: snn.NormNonLinearity(vec, f)
+           for f in ("n_relu", "n_sigmoid", "n_softplus", "squash")},
+        "NormPool": lambda: snn.NormPool(vec),
+        "NormMaxPool": lambda: snn.NormMaxPool(vec, 2),
+        "NormMaxPool3D": lambda: snn.NormMaxPool(FieldType(so3, [so3.irrep(1)]), 2, 2, 1),
+        "InducedNormPool": lambda: snn.InducedNormPool(FieldType(d4, [gated] * 2)),
+        "InducedNormNonLinearity": lambda: snn.InducedNormNonLinearity(
+            FieldType(c4, [c4.regular_repr.tensor(c4.irrep(1))]), block_size=2),
+        "GatedNonLinearity1": lambda: snn.GatedNonLinearity1(
+            FieldType(so2, [so2.irrep(1), so2.trivial_repr, so2.irrep(2), so2.trivial_repr]),
+            ["gated", "gate", "gated", "gate"]),
+        "GatedNonLinearity1(keep gates)": lambda: snn.GatedNonLinearity1(
+            FieldType(so2, [so2.irrep(1), so2.trivial_repr, so2.irrep(2), so2.trivial_repr]),
+            ["gated", "gate", "gated", "gate"], drop_gates=False),
+        "GatedNonLinearity2": lambda: snn.GatedNonLinearity2(gates2),
+        "GatedNonLinearityUniform": lambda: snn.GatedNonLinearityUniform(FieldType(so2, [uniform] * 3)),
+        "InducedGatedNonLinearity1": lambda: snn.InducedGatedNonLinearity1(
+            FieldType(d4, [gated, gate, gate, gated]), ["gated", "gate", "gate", "gated"]),
+        "InducedGatedNonLinearity1(keep gates)": lambda: snn.InducedGatedNonLinearity1(
+            FieldType(d4, [gate, gated]), drop_gates=False),
+        "FourierPointwise": lambda: snn.FourierPointwise(so2, 2, irreps=2, function="p_relu", N=12),
+        "FourierELU(D4)": lambda: snn.FourierELU(d4, 2),
+        "FourierELU(SO3)": lambda: snn.FourierELU(so3, 1, irreps=1),
+        "QuotientFourierPointwise": lambda: snn.QuotientFourierPointwise(so3, "SO2", 2, irreps=2, function="p_elu"),
+        "QuotientFourierELU": lambda: snn.QuotientFourierELU(d4, (None, 4), 3),
+        "TensorProductNonLinearity": lambda: snn.TensorProductNonLinearity(
+            FieldType(so2, [so2.trivial_repr, so2.irrep(1)]), bias=True),
+        "TensorProductModule": lambda: snn.TensorProductModule(
+            FieldType(c8, [c8.irrep(1)] * 2), FieldType(c8, [c8.regular_repr] * 2)),
+        "ConcatenatedNonLinearity": lambda: snn.ConcatenatedNonLinearity(
+            FieldType(d4, [d4.regular_repr, d4.irrep(1, 1)]), "c_tanh"),
+        "VectorFieldNonLinearity": lambda: snn.VectorFieldNonLinearity(FieldType(c8, [c8.regular_repr] * 2)),
+    }
+
+
+NONLINEAR = _nonlinear_cases()
+
+
+def _inputs(channels, d, n=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    size = [5] * d if d == 2 else [4] * d
+    chans = channels if isinstance(channels, tuple) else (channels,)
+    return tuple(torch.randn(n, c, *size, generator=gen, dtype=F64) for c in chans)
+
+
+@pytest.mark.parametrize("name", list(NONLINEAR))
+def test_nonlinearities_export_with_the_same_outputs(name):
+    """export() of every norm, gated, Fourier and quadratic nonlinearity and norm pool: plain modules with buffers,
+    equal outputs in float64 (biases away from 0), picklable, traceable and exportable by torch."""
+    torch.manual_seed(0)
+    m = NONLINEAR[name]().double()
+    channels = tuple(t.size for t in m.in_type) if isinstance(m.in_type, tuple) else m.in_type.size
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    m.eval()
+    d = 3 if "SO3" in name or name in ("QuotientFourierPointwise", "NormMaxPool3D") else 2
+    x = _inputs(channels, d)
+    plain = m.export()
+    _plain_modules(plain)
+    assert not any(True for _ in plain.parameters()) or isinstance(plain, nn.Sequential)
+    with torch.no_grad():
+        expected = m(*x)
+        torch.testing.assert_close(plain(*x), expected, rtol=0, atol=1e-12 * max(1.0, float(expected.abs().max())))
+        torch.testing.assert_close(pickle.loads(pickle.dumps(plain))(*x), plain(*x), rtol=0, atol=0)
+        other = _inputs(channels, d, seed=1)
+        atol = 1e-12 * max(1.0, float(m(*other).abs().max()))
+        torch.testing.assert_close(torch.jit.trace(plain, x)(*other), m(*other), rtol=0, atol=atol)
+        torch.testing.assert_close(torch.export.export(plain, x).module()(*other), m(*other), rtol=0, atol=atol)
+        empty = tuple(t[:0] for t in x)
+        assert plain(*empty).shape == m(*empty).shape
+    float32 = m.float().export()
+    torch.testing.assert_close(float32(*(t.float() for t in x)), expected.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_plain_kernels_import_only_torch():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(_plain))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"__future__", "math", "collections", "torch"}, imported
+    assert all(not isinstance(n, ast.ImportFrom) or n.level == 0 for n in ast.walk(tree))
+
+
+def test_model_with_gates_norms_fourier_and_quadratic_layers_exports():
+    """A whole SequentialModule of convolutions and every kind of nonlinearity exports to an nn.Sequential of
+    torch.nn convolutions and plain modules, with the model's outputs in eval mode (float64)."""
+    torch.manual_seed(0)
+    gs = gspaces.rot2dOnR2(8)
+    t_in = FieldType(gs, [gs.trivial_repr])
+    t_gate = FieldType(gs, [gs.trivial_repr] * 2 + [gs.irrep(1), gs.irrep(2)])
+    t_vec = FieldType(gs, [gs.irrep(1), gs.irrep(2)])
+    fourier = snn.FourierELU(gs, 2)
+    t_reg = FieldType(gs, [gs.regular_repr] * 2)
+    tp = snn.TensorProductModule(FieldType(gs, [gs.irrep(1)] * 2), t_reg)
+    concat = snn.ConcatenatedNonLinearity(t_reg)
+    vector = snn.VectorFieldNonLinearity(FieldType(gs, [gs.regular_repr] * 4))
+    net = snn.SequentialModule(
+        snn.R2Conv(t_in, t_gate, 3, padding=1), snn.GatedNonLinearity1(t_gate), snn.NormNonLinearity(t_vec),
+        snn.R2Conv(t_vec, fourier.in_type, 3, padding=1), snn.IIDBatchNorm2d(fourier.in_type), fourier,
+        snn.R2Conv(fourier.in_type, tp.in_type, 3, padding=1), tp, concat,
+        snn.R2Conv(concat.out_type, vector.in_type, 1), vector, snn.NormPool(vector.out_type),
+    ).double()
+    _trained_like(net[4])
+    with torch.no_grad():
+        for m in (net[1], net[2]):
+            m.bias.add_(0.2 * torch.randn_like(m.bias))
+    net.eval()
+    plain = net.export()
+    _plain_modules(plain)
+    x = torch.randn(2, 1, 9, 9, dtype=F64)
+    torch.testing.assert_close(plain(x), net(x), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(torch.export.export(plain, (x,)).module()(x), net(x), rtol=1e-10, atol=1e-12)
+    assert isinstance(pickle.loads(pickle.dumps(plain)), nn.Sequential)
+
+
+def test_batch_norm_without_base_space_exports_as_a_channel_affine_map():
+    from steertorch.group import o2_group
+    from steertorch.gspaces import no_base_space
+
+    torch.manual_seed(0)
+    gs = no_base_space(o2_group())
+    bn = _trained_like(snn.IIDBatchNorm1d(FieldType(gs, [gs.irrep((0, 0)), gs.irrep((1, 1))] * 2)).double())
+    plain = bn.export()
+    assert isinstance(plain, _plain.ChannelAffine)
+    for x in (torch.randn(5, 6, dtype=F64), torch.randn(5, 6, 4, dtype=F64)):
+        torch.testing.assert_close(plain(x), bn(x), rtol=1e-10, atol=1e-12)

@@ -51,7 +51,8 @@ from ._fields._batchnorm import (
     NormBatchNorm,
 )
 from ._fields._containers import RestrictionModule, SequentialModule
-from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
+from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv, R3IcoConvTransposed
+from ._fields._discrete_nonlinearity import ConcatenatedNonLinearity, VectorFieldNonLinearity
 from ._fields._equivariant_mlp import EquivariantMLP
 from ._fields._export import export_module
 from ._fields._fourier_nonlinearity import (
@@ -66,7 +67,7 @@ from ._fields._gates import GatedNonLinearity2, GatedNonLinearityUniform
 from ._fields._gcnn import GroupConv2d, LiftingConv2d
 from ._fields._harmonic_polynomial import HarmonicPolynomialR3
 from ._fields._implicit_kernel import BasisKernel, ImplicitKernel
-from ._fields._induced import InducedNormPool
+from ._fields._induced import InducedGatedNonLinearity1, InducedNormPool
 from ._fields._linear import FieldLinear, Linear
 from ._fields._misc import (
     ELU,
@@ -96,6 +97,7 @@ from ._fields._structure import (
     MultipleModule,
     ReshuffleModule,
 )
+from ._fields._tensor_product import TensorProductModule
 from ._fields._type import FieldType, GeometricTensor, tensor_directsum
 from ._fields._upsampling import R2Upsampling, R3Upsampling
 from ._irreps._activation import Activation
@@ -200,6 +202,11 @@ __all__ = [
     "HarmonicPolynomialR3",
     "export_module",
     "R3IcoConv",
+    "R3IcoConvTransposed",
+    "TensorProductModule",
+    "ConcatenatedNonLinearity",
+    "VectorFieldNonLinearity",
+    "InducedGatedNonLinearity1",
 ]
 
 

@@ -34,7 +34,7 @@ from ...o3._empty import register_weight
 from ._module import EquivariantModule
 from ._type import FieldType
 
-__all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed", "R3IcoConv"]
+__all__ = ["R2Conv", "R3Conv", "R2ConvTransposed", "R3ConvTransposed", "R3IcoConv", "R3IcoConvTransposed"]
 
 _BASIS_TOL = 1e-6  # sampled basis kernels with a smaller norm (relative to the largest) are dropped
 
@@ -690,14 +690,46 @@ class R3IcoConv(R3Conv):
                  bias: bool = True, samples: str = "ico", sigma: float | Sequence[float] | None = None,
                  rings: Sequence[float] | None = None, recompute: bool = False,
                  basis_filter: Callable | None = None, initialize: bool = True) -> None:
-        from ...group import ico_group
-
-        for what, t in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(t, FieldType) or t.fibergroup != ico_group():
-                raise ValueError(f"R3IcoConv: {what} must be a FieldType of the icosahedral group (icoOnR3), got "
-                                 f"{t!r}")
-        if samples not in ("ico", "dodeca", "icosidodeca"):
-            raise ValueError(f"R3IcoConv: samples must be 'ico', 'dodeca' or 'icosidodeca', got {samples!r}")
+        _check_ico("R3IcoConv", in_type, out_type, samples)
         self.samples = samples
         super().__init__(in_type, out_type, kernel_size, padding, stride, dilation, padding_mode, groups, bias,
-                         sigma, 5.0, rings, recompute, basis_filter, initialize)
+                         sigma, _ICO_CUTOFF, rings, recompute, basis_filter, initialize)
+
+
+class R3IcoConvTransposed(R3ConvTransposed):
+    r"""escnn's ``R3IcoConvTransposed``: the transposed steerable 3D convolution (:class:`R3ConvTransposed`) for the
+    icosahedral group, with escnn's signature and the band limit of :class:`R3IcoConv` (ring r carries frequencies up
+    to ``floor(5 r)``). As there, the kernel is the analytic harmonic basis restricted to I, not escnn's
+    polyhedron-sampled basis, and ``samples`` is checked but changes nothing.
+
+    >>> import torch
+    >>> from steertorch.gspaces import icoOnR3
+    >>> gs = icoOnR3()
+    >>> up = R3IcoConvTransposed(FieldType(gs, [gs.irrep(1)]), FieldType(gs, [gs.trivial_repr]), 4, stride=2,
+    ...                          padding=1)
+    >>> up(torch.randn(1, 3, 3, 3, 3)).shape
+    torch.Size([1, 1, 6, 6, 6])
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, padding: int = 0,
+                 output_padding: int = 0, stride: int = 1, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 samples: str = "ico", sigma: float | Sequence[float] | None = None,
+                 rings: Sequence[float] | None = None, recompute: bool = False,
+                 basis_filter: Callable | None = None, initialize: bool = True) -> None:
+        _check_ico("R3IcoConvTransposed", in_type, out_type, samples)
+        self.samples = samples
+        super().__init__(in_type, out_type, kernel_size, padding, output_padding, stride, dilation, groups, bias,
+                         sigma, _ICO_CUTOFF, rings, None, recompute, basis_filter, initialize)
+
+
+_ICO_CUTOFF = 5.0  # escnn's icosahedral convolutions: frequencies up to floor(5 r) on the ring of radius r
+
+
+def _check_ico(who: str, in_type: FieldType, out_type: FieldType, samples: str) -> None:
+    from ...group import ico_group
+
+    for what, t in (("in_type", in_type), ("out_type", out_type)):
+        if not isinstance(t, FieldType) or t.fibergroup != ico_group():
+            raise ValueError(f"{who}: {what} must be a FieldType of the icosahedral group (icoOnR3), got {t!r}")
+    if samples not in ("ico", "dodeca", "icosidodeca"):
+        raise ValueError(f"{who}: samples must be 'ico', 'dodeca' or 'icosidodeca', got {samples!r}")

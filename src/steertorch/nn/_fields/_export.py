@@ -18,43 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._plain import ChannelAffine, MaxOverFields, MultiplyByMask
+
 __all__ = ["export_module", "MultiplyByMask", "MaxOverFields"]
-
-
-class MultiplyByMask(nn.Module):
-    """``x * mask`` with a fixed ``mask`` buffer (broadcast over batch and channels): an exported ``MaskModule``.
-
-    >>> MultiplyByMask(torch.tensor([[0.0, 1.0]]))(torch.ones(1, 2, 1, 2))
-    tensor([[[[0., 1.]],
-    <BLANKLINE>
-             [[0., 1.]]]])
-    """
-
-    def __init__(self, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mask", mask.detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.mask
-
-
-class MaxOverFields(nn.Module):
-    """The maximum over each field's ``size`` consecutive channels, ``[B, F * size, *grid] -> [B, F, *grid]``: an
-    exported ``GroupPooling`` of fields of one size.
-
-    >>> MaxOverFields(2)(torch.tensor([[1.0, 3.0, 2.0, 0.0]])[..., None, None]).flatten()
-    tensor([3., 2.])
-    """
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = int(size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], x.shape[1] // self.size, self.size, *x.shape[2:]).amax(2)
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}"
 
 
 _POINTWISE = {"p_relu": nn.ReLU, "p_sigmoid": nn.Sigmoid, "p_tanh": nn.Tanh, "p_softplus": nn.Softplus}
@@ -83,6 +49,8 @@ def _affine_as_conv(module: nn.Module) -> nn.Module:
     with torch.no_grad():
         out = module(probe).reshape(c_in + 1, c_out)
     bias, weight = out[0], (out[1:] - out[0]).T  # weight[o, i] = m(e_i)_o - m(0)_o
+    if d == 0:  # no base space: [B, C] or [B, C, L] inputs
+        return ChannelAffine(weight, bias)
     conv = (nn.Conv2d if d == 2 else nn.Conv3d)(c_in, c_out, 1, bias=True).to(dtype=dtype, device=device)
     with torch.no_grad():
         conv.weight.copy_(weight.reshape(c_out, c_in, *([1] * d)))

@@ -9,8 +9,9 @@ r"""Fourier-based and other nonlinearities on grid feature fields (escnn's names
 - :class:`QuotientFourierPointwise`: the same for functions on a quotient :math:`G/H` (the sphere SO(3)/SO(2), ...).
 - :class:`InducedNormNonLinearity`: a norm nonlinearity on each block of a field whose representation permutes
   equal-size blocks (induced representations :math:`\mathrm{Ind}_H^G \psi`, regular :math:`\otimes\,\psi`, ...).
-- :class:`TensorProductNonLinearity`: the quadratic map :math:`x \mapsto W(x \otimes x)` with W an equivariant linear
-  map (escnn's ``TensorProductModule``), exactly equivariant.
+- :class:`TensorProductNonLinearity`: the quadratic map :math:`x \mapsto W(x \otimes x)` of all pairs of fields, with
+  W an equivariant linear map, exactly equivariant (escnn's ``TensorProductModule``, which squares each field on its
+  own, is :class:`~steertorch.nn.TensorProductModule`).
 
 Equivariance. The pointwise Fourier maps commute with :math:`\rho(s)` exactly when the weighted grid is invariant under
 left multiplication by s: all elements for finite groups (exact for every element); N rotations (and flips) for
@@ -46,7 +47,8 @@ from ...group._intertwiners import intertwiner_copies
 from ...gspaces import GSpace
 from ._linear import FieldLinear
 from ._module import EquivariantModule
-from ._nonlinearity import _EPS, _NORM_FUNCTIONS, _POINTWISE, _check_input
+from ._nonlinearity import _NORM_FUNCTIONS, _POINTWISE, _check_input
+from ._plain import BlockNormScale, ChannelProducts, GridActivation, block_norm_scale, grid_activation
 from ._type import FieldType, require_field_type
 
 __all__ = [
@@ -238,11 +240,12 @@ class _GridPointwise(EquivariantModule, ExactConstants):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, self._who, module_dtype(self))
-        b, spatial = x.shape[0], x.shape[2:]
-        c = x.reshape(b, self.channels, self.rep.size, *spatial)
-        f = torch.einsum("gd,bcd...->bcg...", self.A, c)
-        y = torch.einsum("dg,bcg...->bcd...", self.Ainv, self._function(f))
-        return y.reshape(x.shape)
+        return grid_activation(x, self.A, self.Ainv, self.channels, self._function)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.GridActivation` with the module's ``A`` and ``Ainv`` (in
+        its dtype) and function."""
+        return GridActivation(self.A, self.Ainv, self.channels, self._function)
 
     def extra_repr(self) -> str:
         return (f"{self.channels} x {self.rep.name} (size {self.rep.size}), function={self.function_name}, "
@@ -569,23 +572,16 @@ class InducedNormNonLinearity(EquivariantModule, nn.Module):
         self.register_buffer("block_index", torch.tensor(block_index, dtype=torch.long), persistent=False)
         self.register_buffer("field_of_block", torch.tensor(field_of_block, dtype=torch.long), persistent=False)
 
+    def _block_bias(self) -> torch.Tensor | None:
+        return None if self.bias is None else self.bias.index_select(0, self.field_of_block)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "InducedNormNonLinearity", module_dtype(self))
-        nb = self.field_of_block.shape[0]
-        idx = self.block_index
-        sq = torch.zeros(x.shape[0], nb, *x.shape[2:], dtype=x.dtype, device=x.device).index_add_(1, idx, x * x)
-        norm = sq.clamp(min=_EPS).sqrt()
-        if self.function == "squash":
-            mult = 1.0 / (norm + 1.0)
-        else:
-            t = norm
-            if self.bias is not None:
-                b = self.bias.index_select(0, self.field_of_block)
-                t = t - b.view(1, nb, *([1] * (x.dim() - 2)))
-            f = {"n_relu": torch.relu, "n_sigmoid": torch.sigmoid,
-                 "n_softplus": torch.nn.functional.softplus}[self.function](t)
-            mult = f / norm
-        return x * mult.index_select(1, idx)
+        return block_norm_scale(x, self.block_index, self.field_of_block.shape[0], self._block_bias(), self.function)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.BlockNormScale` (one bias per block, a buffer)."""
+        return BlockNormScale(self.block_index, self._block_bias(), self.function)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}, block_size={self.block_size}, function={self.function}"
@@ -593,8 +589,9 @@ class InducedNormNonLinearity(EquivariantModule, nn.Module):
 
 # ---------------------------------------------------------------------------- tensor product
 class TensorProductNonLinearity(EquivariantModule, nn.Module):
-    r"""Quadratic equivariant nonlinearity on grid fields, :math:`y(p) = W\,(x(p) \otimes x(p)) + b`
-    (escnn's ``TensorProductModule``).
+    r"""Quadratic equivariant nonlinearity on grid fields, :math:`y(p) = W\,(x(p) \otimes x(p)) + b`, mixing all pairs
+    of fields (escnn's ``TensorProductModule`` squares each field on its own and maps it to one output field: that is
+    :class:`~steertorch.nn.TensorProductModule`).
 
     For every pair of input fields :math:`i \le j` the product :math:`x_i \otimes x_j` (Kronecker order) is a field of
     type :math:`\rho_i \otimes \rho_j` (:meth:`Representation.tensor`, decomposed with Clebsch-Gordan coefficients);
@@ -646,6 +643,11 @@ class TensorProductNonLinearity(EquivariantModule, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "TensorProductNonLinearity", module_dtype(self))
         return self.linear(x.index_select(1, self.left) * x.index_select(1, self.right))
+
+    def export(self) -> nn.Module:
+        """``nn.Sequential`` of the plain :class:`~steertorch.nn._fields._plain.ChannelProducts` and the linear
+        map's export (a 1x1 convolution)."""
+        return nn.Sequential(ChannelProducts(self.left, self.right), self.linear.export())
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}, products={self.tp_type.size}"

@@ -16,6 +16,7 @@ from ..._dtype import module_dtype
 from ...group import Representation
 from ._module import EquivariantModule
 from ._nonlinearity import _check_input, is_permutation_representation
+from ._plain import ChannelGates, TwoInputGates
 from ._type import FieldType, GeometricTensor, require_field_type
 
 __all__ = ["GatedNonLinearity2", "GatedNonLinearityUniform"]
@@ -87,6 +88,10 @@ class GatedNonLinearity2(nn.Module):
         y = x * g.index_select(1, self.gate_of)
         return GeometricTensor(y, self.out_type) if geometric else y
 
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.TwoInputGates` (``forward(gates, x)`` on plain tensors)."""
+        return TwoInputGates(self.gate_of, self.bias, self._gate)
+
     def extra_repr(self) -> str:
         return f"gates={self.in_type[0]!r}, gated={self.in_type[1]!r}"
 
@@ -140,6 +145,16 @@ class GatedNonLinearityUniform(EquivariantModule, nn.Module):
         g = self._gate(f[:, :, :m] + self.bias.view(shape))
         y = f[:, :, m:] * g.index_select(2, self.gate_of)
         return y.reshape(b, self.out_type.size, *spatial)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.ChannelGates` with the gate and gated channels of every field
+        (the same map, written with global channel indices)."""
+        n, size, m = len(self.in_type), self.in_type.representations[0].size, self.n_gates
+        base = torch.arange(n, device=self.gate_of.device)[:, None]
+        gate_channels = (base * size + torch.arange(m, device=base.device)).reshape(-1)
+        gated_channels = (base * size + m + torch.arange(size - m, device=base.device)).reshape(-1)
+        gate_of = (base * m + self.gate_of[None, :]).reshape(-1)
+        return ChannelGates(gate_channels, self.bias.reshape(-1), gated_channels, gate_of, self._gate)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}"

@@ -18,6 +18,7 @@ from ..._dtype import check_input_dtype, module_dtype
 from ...group import Representation
 from ...group._group import float64_default
 from ._module import EquivariantModule
+from ._plain import EPS, NORM_FUNCTIONS, BlockNormScale, ChannelGates, block_norm_scale, channel_gates
 from ._type import FieldType, require_field_type
 
 __all__ = ["PointwiseNonLinearity", "NormNonLinearity", "GatedNonLinearity1", "is_permutation_representation"]
@@ -30,9 +31,8 @@ _POINTWISE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "p_softplus": torch.nn.functional.softplus,
 }
 
-_NORM_FUNCTIONS = ("n_relu", "n_sigmoid", "n_softplus", "squash")
-
-_EPS = 1e-24  # squared-norm floor: the norm's gradient stays finite at v = 0
+_NORM_FUNCTIONS = NORM_FUNCTIONS
+_EPS = EPS  # squared-norm floor: the norm's gradient stays finite at v = 0
 
 
 def is_permutation_representation(rho: Representation) -> bool:
@@ -159,25 +159,12 @@ class NormNonLinearity(EquivariantModule, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "NormNonLinearity", module_dtype(self))
-        b, c = x.shape[:2]
-        nf = len(self.in_type)
-        idx = self.field_index.to(x.device)
-        sq = torch.zeros(b, nf, *x.shape[2:], dtype=x.dtype, device=x.device).index_add_(1, idx, x * x)
-        norm = sq.clamp(min=_EPS).sqrt()  # clamp before sqrt: finite gradient at 0
-        if self.function == "squash":
-            mult = 1.0 / (norm + 1.0)
-        else:
-            t = norm
-            if self.bias is not None:
-                t = t - self.bias.view(1, nf, *([1] * (x.dim() - 2)))
-            if self.function == "n_relu":
-                f = torch.relu(t)
-            elif self.function == "n_sigmoid":
-                f = torch.sigmoid(t)
-            else:
-                f = torch.nn.functional.softplus(t)
-            mult = f / norm
-        return x * mult.index_select(1, idx)
+        return block_norm_scale(x, self.field_index, len(self.in_type), self.bias, self.function)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.BlockNormScale` (the fields as blocks, the bias a
+        buffer)."""
+        return BlockNormScale(self.field_index, self.bias, self.function)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}, function={self.function}, bias={self.bias is not None}"
@@ -247,18 +234,22 @@ class GatedNonLinearity1(EquivariantModule, nn.Module):
         self.register_buffer("gate_channels", gate_channels, persistent=False)
         self.register_buffer("gated_channels", torch.tensor(gated_channels, dtype=torch.long), persistent=False)
         self.register_buffer("gate_of", torch.tensor(gate_of, dtype=torch.long), persistent=False)
+        # drop_gates=False: output channel c is entry order[c] of cat([gates, gated])
+        order = None
+        if not drop_gates:
+            pos = torch.cat([gate_channels, self.gated_channels])
+            order = torch.argsort(pos)
+        self.register_buffer("order", order, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "GatedNonLinearity1", module_dtype(self))
-        shape = (1, -1, *([1] * (x.dim() - 2)))
-        g = torch.sigmoid(x.index_select(1, self.gate_channels) + self.bias.view(shape))
-        gated = x.index_select(1, self.gated_channels) * g.index_select(1, self.gate_of)
-        if self.drop_gates:
-            return gated
-        out = x.clone()
-        out[:, self.gate_channels] = g
-        out[:, self.gated_channels] = gated
-        return out
+        return channel_gates(x, self.gate_channels, self.bias, self.gated_channels, self.gate_of, torch.sigmoid,
+                             self.order)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.ChannelGates` (the bias a buffer)."""
+        return ChannelGates(self.gate_channels, self.bias, self.gated_channels, self.gate_of, torch.sigmoid,
+                            self.order)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}, drop_gates={self.drop_gates}"

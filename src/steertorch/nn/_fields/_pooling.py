@@ -17,7 +17,6 @@ shifted against the flipped grid and equivariance holds only approximately (as f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -27,6 +26,7 @@ from torch import nn
 from ..._dtype import check_input_dtype, module_dtype
 from ._module import EquivariantModule
 from ._nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
+from ._plain import BlockNorm, NormMaxPooling, norm_max_pool
 from ._type import FieldType, require_field_type
 
 __all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "PointwiseMaxPool", "NormMaxPool",
@@ -134,6 +134,10 @@ class NormPool(EquivariantModule, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "NormPool", module_dtype(self))
         return _squared_norms(x, self.field_index, len(self.in_type)).clamp(min=_EPS).sqrt()
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.BlockNorm` (the fields as blocks)."""
+        return BlockNorm(self.field_index)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}"
@@ -251,15 +255,13 @@ class NormMaxPool(_WindowPool):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "NormMaxPool", module_dtype(self))
-        b, c = x.shape[:2]
-        fidx = self.field_index.to(x.device)
-        with torch.no_grad():
-            sq = _squared_norms(x, fidx, len(self.in_type))
-            _, where = _MAX_POOL[self.dims](sq, self.kernel_size, self.stride, self.padding, self.dilation,
-                                            self.ceil_mode, return_indices=True)  # [B, nf, *out], flat indices
-        out = where.shape[2:]
-        where = where.index_select(1, fidx).reshape(b, c, math.prod(out))
-        return x.reshape(b, c, math.prod(x.shape[2:])).gather(2, where).reshape(b, c, *out)
+        return norm_max_pool(x, self.field_index, len(self.in_type), self.kernel_size, self.stride, self.padding,
+                             self.dilation, self.ceil_mode)
+
+    def export(self) -> nn.Module:
+        """A plain :class:`~steertorch.nn._fields._plain.NormMaxPooling` with the same window."""
+        return NormMaxPooling(self.field_index, self.kernel_size, self.stride, self.padding, self.dilation,
+                              self.ceil_mode)
 
 
 PointwiseMaxPool = PointwiseMaxPool2D  # escnn's alias
