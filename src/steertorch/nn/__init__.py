@@ -53,6 +53,7 @@ from ._fields._batchnorm import (
 from ._fields._containers import RestrictionModule, SequentialModule
 from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv
 from ._fields._equivariant_mlp import EquivariantMLP
+from ._fields._escnn_state import escnn_change_of_basis, load_escnn_state_dict
 from ._fields._export import export_module
 from ._fields._fourier_nonlinearity import (
     FourierELU,
@@ -200,6 +201,8 @@ __all__ = [
     "HarmonicPolynomialR3",
     "export_module",
     "R3IcoConv",
+    "load_escnn_state_dict",
+    "escnn_change_of_basis",
 ]
 
 
