@@ -212,7 +212,7 @@ def escnn_change_of_basis(field_type: FieldType, escnn_type: Any = None) -> torc
     imported), Q is computed by comparing both libraries' representation matrices on the same group elements (the
     elements that move the grid in the same way). Without it, Q is the measured convention: the identity for planar
     groups (C_N, D_N, SO(2), O(2)), :math:`D^l(B)` per irrep of SO(3) / O(3) fields made of irreps (``ValueError``
-    for other groups). See the module docstring of ``steertorch.nn._fields._escnn_state`` for the derivation.
+    for other groups); docs/conventions.md ("Loading escnn's weights") gives the derivation.
 
     >>> import torch
     >>> from steertorch.gspaces import rot3dOnR3, rot2dOnR2
