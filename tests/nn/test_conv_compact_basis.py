@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from steertorch.gspaces import flipRot2dOnR2, fullOctaOnR3, icoOnR3, octaOnR3, rot2dOnR2, rot3dOnR3
-from steertorch.kernels import default_rings, grid_points, kernel_basis
+from steertorch.kernels import EscnnFrequencyCutoff, default_rings, escnn_ring_widths, grid_points, kernel_basis
 from steertorch.nn import FieldLinear, FieldType, R2Conv, R3Conv
 from steertorch.nn._fields._conv import _BasisExpansion
 from steertorch.testing import field_equivariance_error, grid_symmetries
@@ -23,10 +23,12 @@ F64 = torch.float64
 
 
 def _basis_fn(gs, k: int):
-    radii, sigma = default_rings(k)
+    # the basis of R2Conv / R3Conv with default arguments (escnn's ring widths and band limit)
+    radii = default_rings(k)[0]
+    sigma, cutoff = escnn_ring_widths(radii), EscnnFrequencyCutoff(k, gs.dimensionality)
 
     def fn(rep_i, rep_o):
-        return kernel_basis(gs, rep_i, rep_o, radii, sigma, frequency_cutoff=2.0)
+        return kernel_basis(gs, rep_i, rep_o, radii, sigma, frequency_cutoff=cutoff)
 
     return fn
 

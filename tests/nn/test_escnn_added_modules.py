@@ -9,11 +9,10 @@ escnn.nn names still missing here: ``init``, ``modules``, ``modules_list``, ``fi
 
 import copy
 import pickle
-import warnings
 
-import numpy as np
 import pytest
 import torch
+from _escnn_helpers import import_escnn
 
 from steertorch import gspaces
 from steertorch import nn as snn
@@ -27,20 +26,7 @@ F64 = torch.float64
 
 
 def _escnn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pytest.importorskip("escnn.nn", exc_type=ImportError)
-        from escnn import group as eg
-        from escnn import gspaces as egs
-        from escnn import nn as en
-        from escnn.group import _numerical
-
-    if not getattr(_numerical, "_steertorch_patched", False):
-        # escnn 1.0.11 hands an np.matrix to scikit-learn's randomized_svd, which newer scikit-learn refuses
-        svd = _numerical.randomized_svd
-        _numerical.randomized_svd = lambda a, *args, **kw: svd(np.asarray(a), *args, **kw)
-        _numerical._steertorch_patched = True
-    return eg, egs, en
+    return import_escnn()
 
 
 def _act(ft, x, g):

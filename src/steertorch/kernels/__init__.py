@@ -5,7 +5,14 @@
 torch.Size([27, 3])
 """
 
-from ._basis import EscnnFrequencyCutoff, KernelBasis, default_rings, frequency_cutoff, kernel_basis
+from ._basis import (
+    EscnnFrequencyCutoff,
+    KernelBasis,
+    default_rings,
+    escnn_ring_widths,
+    frequency_cutoff,
+    kernel_basis,
+)
 from ._grid import grid_points
 from ._harmonic import harmonics, restricted_harmonics
 
@@ -13,6 +20,7 @@ __all__ = [
     "KernelBasis",
     "kernel_basis",
     "default_rings",
+    "escnn_ring_widths",
     "frequency_cutoff",
     "EscnnFrequencyCutoff",
     "grid_points",

@@ -39,14 +39,16 @@ from ..group._group import float64_default
 from ..gspaces import GSpace
 from ._harmonic import harmonic_size, harmonics, restricted_harmonics
 
-__all__ = ["KernelBasis", "kernel_basis", "default_rings", "frequency_cutoff", "EscnnFrequencyCutoff"]
+__all__ = ["KernelBasis", "kernel_basis", "default_rings", "escnn_ring_widths", "frequency_cutoff",
+           "EscnnFrequencyCutoff"]
 
 _ZERO_RADIUS = 1e-9
 
 
 def default_rings(kernel_size: int, dilation: int = 1) -> tuple[list[float], float]:
-    r"""Rings (radii, sigma) for a ``kernel_size`` grid: radii ``0, 1, ..., (k - 1) // 2`` times the dilation and
-    sigma 0.6 times the dilation (as escnn).
+    r"""Rings (radii, sigma) for a ``kernel_size`` grid: radii ``0, 1, ..., (k - 1) // 2`` times the dilation (as
+    escnn) and one width for every ring, 0.6 times the dilation. The grid convolutions' default widths are escnn's
+    per-ring widths instead (:func:`escnn_ring_widths`).
 
     >>> default_rings(5)
     ([0.0, 1.0, 2.0], 0.6)
@@ -55,6 +57,24 @@ def default_rings(kernel_size: int, dilation: int = 1) -> tuple[list[float], flo
         raise ValueError(f"kernel_size must be an int >= 1, got {kernel_size!r}")
     radii = [float(i * dilation) for i in range((kernel_size - 1) // 2 + 1)]
     return radii, 0.6 * dilation
+
+
+def escnn_ring_widths(radii: Sequence[float]) -> list[float]:
+    r"""escnn's default ring widths (its ``sigma=None``) for rings of the given radii: 0.6 on every ring but the
+    last, 0.4 on the last (outermost) one, and 0.005 on a ring of radius 0 (so the centre ring is the centre pixel
+    alone). The same values whatever the dilation (escnn does not scale them). With these widths and
+    :class:`EscnnFrequencyCutoff`, a grid convolution's kernels span escnn's kernel space (tested against escnn).
+
+    >>> escnn_ring_widths([0.0, 1.0, 2.0])
+    [0.005, 0.6, 0.4]
+    >>> escnn_ring_widths([0.0])
+    [0.005]
+    """
+    radii = [float(r) for r in radii]
+    if not radii:
+        raise ValueError("radii must list at least one ring radius, got an empty list")
+    widths = [0.6] * (len(radii) - 1) + [0.4]
+    return [0.005 if r == 0.0 else w for r, w in zip(radii, widths)]
 
 
 class EscnnFrequencyCutoff:

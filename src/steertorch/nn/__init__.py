@@ -54,6 +54,7 @@ from ._fields._containers import RestrictionModule, SequentialModule
 from ._fields._conv import R2Conv, R2ConvTransposed, R3Conv, R3ConvTransposed, R3IcoConv, R3IcoConvTransposed
 from ._fields._discrete_nonlinearity import ConcatenatedNonLinearity, VectorFieldNonLinearity
 from ._fields._equivariant_mlp import EquivariantMLP
+from ._fields._escnn_state import escnn_change_of_basis, load_escnn_state_dict
 from ._fields._export import export_module
 from ._fields._fourier_nonlinearity import (
     FourierELU,
@@ -207,6 +208,8 @@ __all__ = [
     "ConcatenatedNonLinearity",
     "VectorFieldNonLinearity",
     "InducedGatedNonLinearity1",
+    "load_escnn_state_dict",
+    "escnn_change_of_basis",
 ]
 
 

@@ -29,7 +29,7 @@ from torch import nn
 from ..._dtype import ExactConstants, check_input_dtype
 from ...group import Representation
 from ...group._group import float64_default
-from ...kernels import EscnnFrequencyCutoff, default_rings, grid_points, kernel_basis
+from ...kernels import EscnnFrequencyCutoff, default_rings, escnn_ring_widths, grid_points, kernel_basis
 from ...o3._empty import register_weight
 from ._module import EquivariantModule
 from ._type import FieldType
@@ -209,6 +209,31 @@ class _BasisExpansion(ExactConstants):
     def _basis(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         """Buffer ``name`` (a basis or change of basis) in ``dtype`` (a no-op unless only the weights were cast)."""
         return getattr(self, name).to(dtype)
+
+    def dense_basis(self, i: int) -> torch.Tensor:
+        """float64 ``[dim, s_o * s_i * P]``: the basis kernels of pair block ``i`` (``self._blocks[i]``), dense,
+        rows in the order of its weights: block i's kernel of (out field a, in field b) is ``w[a, b] @ basis``
+        with ``w = weights[offset:offset + groups * n_o * n_i * dim].view(groups * n_o, n_i, dim)``. Built from
+        the float64 masters (whatever the module's dtype); used to fit weights to a given kernel."""
+        b = self._blocks[i]
+        masters = self.__dict__["_constant_masters"]
+        size = b.s_o * b.s_i * self.n_points
+        if not b.dim:
+            return torch.zeros(0, size, dtype=torch.float64)
+        if not b.compact:
+            return masters[b.buf].reshape(b.dim, size)
+        # compact: the expansion of the identity weights, as __init__ builds the dense basis
+        eye = torch.eye(b.dim, dtype=torch.float64)
+        ws, bs = [], []
+        for q, (_, _, dim_p, _, _, m_o, m_i, start) in enumerate(b.pairs):
+            n = self.groups * b.n_o * m_o * b.n_i * m_i * dim_p
+            gidx = self._gather[start:start + n].view(self.groups * b.n_o, m_o, b.n_i, m_i, dim_p)[0, :, 0]
+            gidx = gidx.cpu() - b.offset
+            ws.append(eye[:, gidx.reshape(-1)].view(b.dim, m_o, 1, m_i, dim_p))
+            bs.append(masters[f"{b.buf}_{q}"])
+        kern = _expand_compact(b, ws, bs, masters.get(f"{b.buf}_qout"), masters.get(f"{b.buf}_qin"), b.dim, 1,
+                               self.n_points)
+        return kern.reshape(b.dim, size)
 
     def init_std(self) -> torch.Tensor:
         """Per-weight standard deviation of the He-like initialisation: each output channel gets unit expected
@@ -411,17 +436,14 @@ class _RdConv(EquivariantModule, ExactConstants):
         if any(k != self.kernel_size[0] for k in self.kernel_size):
             raise ValueError(f"the steerable basis needs a square / cubic kernel, got {self.kernel_size}")
         k = self.kernel_size[0]
-        if rings is None:
-            radii, sig = default_rings(k, dil)
-            sig_t: float | tuple[float, ...] = sig if sigma is None else (
-                float(sigma) * dil if isinstance(sigma, (int, float)) else tuple(float(s) * dil for s in sigma))
+        radii = default_rings(k, dil)[0] if rings is None else [float(r) * dil for r in rings]
+        sig_t: float | tuple[float, ...]
+        if sigma is None:  # escnn's widths (not scaled by the dilation, as in escnn)
+            sig_t = tuple(escnn_ring_widths(radii))
+        elif isinstance(sigma, (int, float)):
+            sig_t = float(sigma) * dil
         else:
-            radii = [float(r) * dil for r in rings]
-            if sigma is None:
-                sig_t = 0.6 * dil
-            else:
-                sig_t = float(sigma) * dil if isinstance(sigma, (int, float)) else tuple(float(s) * dil
-                                                                                        for s in sigma)
+            sig_t = tuple(float(s) * dil for s in sigma)
         if frequencies_cutoff is None or frequencies_cutoff == "escnn":  # escnn's default band limit
             cutoff = EscnnFrequencyCutoff(k, d)
         elif frequencies_cutoff == "steertorch":  # floor(2 r) on every ring
@@ -535,7 +557,10 @@ class R2Conv(_RdConv):
             the fields into equal consecutive blocks that carry the same representations).
         bias: a learned bias on the invariant (trivial-irrep) components of the output only.
         sigma, rings: width and radii of the Gaussian rings of the basis, in grid units of the undilated kernel
-            (scaled by ``dilation``); default radii ``0, 1, ..., (k - 1) // 2`` and sigma 0.6.
+            (scaled by ``dilation``); default radii ``0, 1, ..., (k - 1) // 2``. ``sigma=None`` (the default) gives
+            escnn's widths (:func:`~steertorch.kernels.escnn_ring_widths`: 0.6, 0.4 on the outermost ring, 0.005 on
+            the ring of radius 0, not scaled by the dilation), so the default kernel space is escnn's and escnn's
+            weights load (:func:`~steertorch.nn.load_escnn_state_dict`); a number or one number per ring sets them.
         frequencies_cutoff: band limit of a ring of radius r: ``floor(c * r)`` for a number c, a callable
             ``r -> J_max``, ``"escnn"`` (the default, ``None``: escnn's rule,
             :class:`~steertorch.kernels.EscnnFrequencyCutoff`, so default parameter counts equal escnn's) or
