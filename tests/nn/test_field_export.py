@@ -80,3 +80,33 @@ def test_export_errors():
         snn.NormNonLinearity(t).export()
     with pytest.raises(RuntimeError, match=r"\.eval\(\)"):
         snn.IIDBatchNorm2d(t).train().export()
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_antialiased_pools_export_as_depthwise_gaussian_convolutions(dims):
+    gs = gspaces.rot2dOnR2(8) if dims == 2 else gspaces.octaOnR3()
+    t = FieldType(gs, [gs.regular_repr] * 2)
+    avg = snn.PointwiseAvgPoolAntialiased2D if dims == 2 else snn.PointwiseAvgPoolAntialiased3D
+    mx = snn.PointwiseMaxPoolAntialiased2D if dims == 2 else snn.PointwiseMaxPoolAntialiased3D
+    x = torch.randn(2, t.size, *([9] * dims), dtype=F64)
+    for pool in (avg(t, 0.66, 2), avg(t, 1.0, 1, padding=0), mx(t, 3, 2, 1)):
+        pool = pool.double().eval()
+        plain = pool.export()
+        _assert_plain(plain)
+        torch.testing.assert_close(plain(x), pool(x), rtol=1e-12, atol=1e-14)
+
+
+def test_fourier_nonlinearities_export_as_sample_function_project():
+    so2 = gspaces.rot2dOnR2(-1)
+    so3 = gspaces.rot3dOnR3()
+    for act, spatial in ((snn.FourierELU(so2, 3, irreps=[(f,) for f in range(4)], N=16), (5, 5)),
+                         (snn.FourierPointwise(so2, 2, irreps=2, function="p_relu", N=8), (4, 4)),
+                         (snn.FourierELU(so3, 2, irreps=1), (3, 3, 3)),
+                         (snn.QuotientFourierELU(so3, "SO2", 2, irreps=2), (3, 3, 3))):
+        act = act.double().eval()
+        plain = act.export()
+        _assert_plain(plain)
+        x = torch.randn(2, act.in_type.size, *spatial, dtype=F64)
+        torch.testing.assert_close(plain(x), act(x), rtol=1e-12, atol=1e-14)
+    with pytest.raises(NotImplementedError, match="FourierPointwise"):
+        snn.FourierPointwise(so2, 2, irreps=2, function=lambda z: z * z, N=8).export()
