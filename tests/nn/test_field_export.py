@@ -232,3 +232,19 @@ def test_batch_norm_without_base_space_exports_as_a_channel_affine_map():
     assert isinstance(plain, _plain.ChannelAffine)
     for x in (torch.randn(5, 6, dtype=F64), torch.randn(5, 6, 4, dtype=F64)):
         torch.testing.assert_close(plain(x), bn(x), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_antialiased_pools_export_as_depthwise_gaussian_convolutions(dims):
+    gs = gspaces.rot2dOnR2(8) if dims == 2 else gspaces.octaOnR3()
+    t = FieldType(gs, [gs.regular_repr] * 2)
+    avg = snn.PointwiseAvgPoolAntialiased2D if dims == 2 else snn.PointwiseAvgPoolAntialiased3D
+    mx = snn.PointwiseMaxPoolAntialiased2D if dims == 2 else snn.PointwiseMaxPoolAntialiased3D
+    x = torch.randn(2, t.size, *([9] * dims), dtype=F64)
+    for pool in (avg(t, 0.66, 2), avg(t, 1.0, 1, padding=0), mx(t, 3, 2, 1)):
+        pool = pool.double().eval()
+        plain = pool.export()
+        _assert_plain(plain)
+        torch.testing.assert_close(plain(x), pool(x), rtol=1e-12, atol=1e-14)
+
+

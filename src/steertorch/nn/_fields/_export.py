@@ -4,7 +4,9 @@ equivalent, whole models included).
 An exported module computes what the field module computes **in eval mode**, on plain ``[B, C, *grid]``
 tensors, without field types, kernel bases or steertorch: convolutions become ``Conv2d`` / ``Conv3d`` with the
 expanded filter, batch norms (in eval mode an affine map of each pixel's channels) a 1x1 convolution,
-pointwise nonlinearities and pools their ``torch.nn`` counterparts, masks a multiplication by a fixed buffer,
+pointwise nonlinearities and pools their ``torch.nn`` counterparts, anti-aliased pools a depthwise convolution
+with their Gaussian (after a stride-1 ``MaxPool`` for the max pool), norm, gated and Fourier nonlinearities the
+plain modules of :mod:`._plain` (through their own ``export()``), masks a multiplication by a fixed buffer,
 group pooling a max over each field's channels, dropout ``Identity``; a ``SequentialModule`` exports to an
 ``nn.Sequential`` of its exported modules. A module without a plain equivalent raises ``NotImplementedError``
 naming it. escnn cannot export ``MaskModule``; steertorch can.
@@ -35,6 +37,28 @@ def _float_dtype(module: nn.Module) -> torch.dtype:
         if t.is_floating_point():
             return t.dtype
     return torch.get_default_dtype()
+
+
+def _conv_cls(module: nn.Module) -> type[nn.Module]:
+    d = _dims(module)
+    if d not in (2, 3):
+        raise NotImplementedError(f"{type(module).__name__}: export needs a G-space on R^2 or R^3, got "
+                                  f"{module.in_type.gspace.name}")
+    return nn.Conv2d if d == 2 else nn.Conv3d
+
+
+def _gaussian_conv(module: nn.Module, stride, padding) -> nn.Module:
+    """The depthwise convolution of an anti-aliased pool: the d-dimensional Gaussian (the outer product of the 1D
+    ``filter``) on every channel, no bias."""
+    g, d, c = module.filter, _dims(module), module.in_type.size
+    kernel = g
+    for _ in range(d - 1):
+        kernel = kernel[..., None] * g
+    conv = _conv_cls(module)(c, c, g.shape[0], stride=stride, padding=padding, groups=max(c, 1), bias=False,
+                             dtype=g.dtype, device=g.device)
+    with torch.no_grad():
+        conv.weight.copy_(kernel.expand(c, 1, *kernel.shape))
+    return conv
 
 
 def _affine_as_conv(module: nn.Module) -> nn.Module:
@@ -73,7 +97,7 @@ def export_module(module: nn.Module) -> nn.Module:
     >>> bool((plain(x) - net(x)).abs().max() < 1e-5)
     True
     """
-    from ._avg_pooling import _PointwiseAvgPool
+    from ._avg_pooling import _PointwiseAvgPool, _PointwiseAvgPoolAntialiased, _PointwiseMaxPoolAntialiased
     from ._batchnorm import _FieldBatchNorm
     from ._containers import SequentialModule
     from ._misc import ELU, FieldDropout, IdentityModule, LeakyReLU, MaskModule, PointwiseDropout
@@ -106,6 +130,12 @@ def export_module(module: nn.Module) -> nn.Module:
         pool = nn.AvgPool2d if _dims(module) == 2 else nn.AvgPool3d
         return pool(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode,
                     count_include_pad=module.count_include_pad)
+    if isinstance(module, _PointwiseAvgPoolAntialiased):
+        return _gaussian_conv(module, module.stride, module.padding)
+    if isinstance(module, _PointwiseMaxPoolAntialiased):
+        pool = nn.MaxPool2d if _dims(module) == 2 else nn.MaxPool3d
+        return nn.Sequential(pool(module.kernel_size, 1, module.padding, module.dilation),
+                             _gaussian_conv(module, module.stride, module._blur_padding))
     if isinstance(module, MaskModule):
         return MultiplyByMask(module.mask)
     if isinstance(module, GroupPooling):
