@@ -11,6 +11,7 @@ the same learnable parameters layer by layer, state-dict keys that differ only a
 
 from __future__ import annotations
 
+import copy
 import re
 import warnings
 from pathlib import Path
@@ -203,7 +204,9 @@ def test_our_equivariance_error_is_at_most_escnns(ours, escnn_models, name):
     xs = quarter_turns(x)
     batch, _ = digits(2, generator=torch.Generator().manual_seed(1), dtype=F64)
     errors = {}
-    for library, model in (("steertorch", ours[name]), ("escnn", escnn_models[name].double())):
+    # (a copy: escnn shares its basis expansions between models through a global cache, which .double() would
+    # convert for every later escnn model)
+    for library, model in (("steertorch", ours[name]), ("escnn", copy.deepcopy(escnn_models[name]).double())):
         modules = [m for n, m in equivariant_children(model) if n != "gpool"]
 
         def trunk(images, model=model, modules=modules, library=library):
