@@ -266,10 +266,12 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"           cache: {kernel['cache']}")
     for note in kernel["notes"] if kernel["available"] else ():  # (else already in the reason)
         print(f"           note: {note}")
+    from .graph._radius_kernel import radius_kernel_info
     from .group._spherical_harmonics_kernel import sh_kernel_info
 
-    sh = sh_kernel_info()
-    print(f"  harmonics kernel: {'in use: ' + sh['path'] if sh['available'] else 'not in use: ' + str(sh['reason'])}")
+    for what, info in (("harmonics", sh_kernel_info()), ("radius search", radius_kernel_info())):
+        state = f"in use: {info['path']}" if info["available"] else f"not in use: {info['reason']}"
+        print(f"{what + ' kernel':>17}: {state}")
     return 0
 
 
