@@ -63,6 +63,7 @@ from ._norm import Norm
 from ._plot import plot_spherical_signal
 from ._s2grid import SphericalFourierTransform, sphere_fourier
 from ._s2grid_e3nn import FromS2Grid, SO3Grid, ToS2Grid, irfft, rfft, s2_grid, spherical_harmonics_s2_grid
+from ._so2_tensor_product import SO2TensorProduct
 from ._spherical_harmonics_module import SphericalHarmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
@@ -80,6 +81,7 @@ __all__ = [
     "ElementwiseTensorProduct",
     "FullTensorProduct",
     "TensorSquare",
+    "SO2TensorProduct",
     "FullTensorProductv2",
     "ElementwiseTensorProductv2",
     "release_tensor_product_buffers",
