@@ -195,6 +195,12 @@ def _graph_cases() -> list[Case]:
                  node_inputs(5, edges), "graph", edges),
             Case(f"graph.SEGNNLayer{suffix}", lambda: graph.SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=1),
                  node_inputs(10, edges), "graph", edges),
+            Case(f"graph.PointConv(so2){suffix}",
+                 lambda: graph.PointConv("2x0e + 1o", "4x0e + 2x1o", irreps_sh=2, conv="so2"),
+                 node_inputs(5, edges), "graph", edges),
+            Case(f"graph.SEGNNLayer(so2){suffix}",
+                 lambda: graph.SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=2, conv="so2"),
+                 node_inputs(10, edges), "graph", edges),
             Case(f"graph.EGNNLayer{suffix}", lambda: graph.EGNNLayer(8), node_inputs(8, edges), "graph", edges),
         ]
     return out
