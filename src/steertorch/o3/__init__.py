@@ -57,6 +57,7 @@ from ._angular_harmonics import (
 )
 from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
 from ._e3nn_compat import load_e3nn_state_dict
+from ._gaunt import GauntTensorProduct, gaunt_coefficients
 from ._irreps import Irrep, Irreps, MulIr
 from ._linear import Linear
 from ._norm import Norm
@@ -82,6 +83,8 @@ __all__ = [
     "FullTensorProduct",
     "TensorSquare",
     "SO2TensorProduct",
+    "GauntTensorProduct",
+    "gaunt_coefficients",
     "FullTensorProductv2",
     "ElementwiseTensorProductv2",
     "release_tensor_product_buffers",
