@@ -111,3 +111,21 @@ def test_point_conv_so2_no_edges_and_bad_argument():
         PointConv("0e", "0e", conv="escn")
     with pytest.raises(ValueError, match="conv"):
         SEGNNLayer("0e", "0e", conv="SO2")
+
+
+def test_so2_model_exports_with_dynamic_sizes():
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    model = TensorFieldNetwork(irreps_out="0e + 1o", lmax=3, mul=2, num_layers=1, conv="so2").eval()
+    nodes, edges = Dim("nodes", min=2), Dim("edges", min=2)
+
+    def inputs(n, seed):
+        pos = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        return dict(pos=pos, edge_index=radius_graph(pos, r=2.0), batch=torch.zeros(n, dtype=torch.long),
+                    num_graphs=1)
+
+    program = torch.export.export(model, (), inputs(6, 0), dynamic_shapes=dict(
+        pos={0: nodes}, edge_index={1: edges}, batch={0: nodes}, num_graphs=None))
+    for n, seed in ((6, 0), (9, 1)):
+        assert (program.module()(**inputs(n, seed)) - model(**inputs(n, seed))).abs().max() <= 1e-12
