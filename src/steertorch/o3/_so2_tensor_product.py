@@ -33,14 +33,17 @@ of every channel of degree :math:`\ge m`, the whole product is one SO(2)-linear 
 
 (:math:`Z_0 = X_0 A_0`): the exact reparametrisation of the tensor product's weights into eSCN's SO(2)
 weights. Parity needs no care: the path set is that of the tensor product (O(3) selection rules), and the
-rotation :math:`R` is proper. The cost per edge is :math:`O(L^3)` per channel (two rotations) plus the
-:math:`m`-blocks, instead of the :math:`O(L^6)` of the dense Clebsch-Gordan contraction.
+rotation :math:`R` is proper. Per edge, the rotations cost :math:`O(L^3)` per channel and the :math:`m`-blocks
+:math:`O(L)` products of :math:`O(L C)`-sized matrices, instead of the :math:`O(L^6)` of the dense Clebsch-Gordan
+contraction (whose per-path blocks are dense in :math:`m_1, m_2, m_3`).
 
 Channel mixing after the product. A point convolution mixes the product's paths with a
 :class:`~steertorch.o3.Linear` after summing the messages of a node. The linear map commutes with rotations
 and with the sum, so ``linear=`` applies it in each edge's frame, before the rotation back: then only the
-linear map's outputs are rotated back, not one block per path (with "uvu" paths, whose output has one block per
-path, this is where the :math:`O(L^3)` comes from).
+linear map's outputs are rotated back, not one block per path. With "uvu" paths and per-edge weights (a point
+convolution: one output block per path, one radial weight per path and channel) the product in the frame is
+elementwise, :math:`O(L^4)` per channel (the number of paths times :math:`2l + 1`, against :math:`O(L^6)`), and the
+folded linear map one matrix product per component.
 
 Frame. :math:`R = P\, R_y(\alpha)\, R_x(\beta)` with :math:`R_x(\beta) = Q R_y(\beta) Q^\top`, :math:`Q` the
 cyclic permutation taking :math:`e_y` to :math:`e_x`, so :math:`D(R) = D(P)\, D_y(\alpha)\, K\, D_y(\beta)\,
