@@ -33,7 +33,7 @@ PARAMETER_FREE = frozenset({
     "o3.SphericalHarmonicsAlphaBeta", "o3.Legendre", "o3.Norm", "nn.Identity", "nn.InducedNormPool",
     "nn.MaxPoolChannels", "nn.HarmonicPolynomialR3", "o3.ToS2Grid", "o3.FromS2Grid", "o3.SO3Grid",
     "o3.FullTensorProductv2", "o3.ElementwiseTensorProductv2", "nn.ConcatenatedNonLinearity",
-    "nn.VectorFieldNonLinearity",
+    "nn.VectorFieldNonLinearity", "o3.GauntTensorProduct", "o3.GauntTensorProduct(dense)",
 })
 
 
@@ -121,6 +121,11 @@ def _irreps_cases() -> list[Case]:
              _rows(5, 9), "irreps"),
         Case("o3.FullTensorProduct", lambda: o3.FullTensorProduct("2x0e + 1o", "1o + 2e"), _rows(5, 8), "irreps"),
         Case("o3.TensorSquare", lambda: o3.TensorSquare("2x0e + 2x1o"), _rows(8), "irreps"),
+        Case("o3.GauntTensorProduct", lambda: o3.GauntTensorProduct("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 2),
+             _rows(18, 8), "irreps"),
+        Case("o3.GauntTensorProduct(dense)",
+             lambda: o3.GauntTensorProduct("2x0e + 2x1o + 2x2e", "2x0e + 2x1o", 2, method="dense"),
+             _rows(18, 8), "irreps"),
         Case("o3.TensorSquare(weighted)", lambda: o3.TensorSquare("2x0e + 2x1o", "3x0e + 2x1e"), _rows(8), "irreps"),
         Case("o3.ReducedTensorProducts", lambda: o3.ReducedTensorProducts("ij=ji", i="1o"), _rows(3, 3), "irreps"),
         Case("o3.SphericalHarmonics", lambda: o3.SphericalHarmonics("0e + 2x1o + 2e", True), _rows(3), "irreps"),
@@ -195,6 +200,12 @@ def _graph_cases() -> list[Case]:
             Case(f"graph.PointConv{suffix}", lambda: graph.PointConv("2x0e + 1o", "4x0e + 2x1o", irreps_sh=2),
                  node_inputs(5, edges), "graph", edges),
             Case(f"graph.SEGNNLayer{suffix}", lambda: graph.SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=1),
+                 node_inputs(10, edges), "graph", edges),
+            Case(f"graph.PointConv(so2){suffix}",
+                 lambda: graph.PointConv("2x0e + 1o", "4x0e + 2x1o", irreps_sh=2, conv="so2"),
+                 node_inputs(5, edges), "graph", edges),
+            Case(f"graph.SEGNNLayer(so2){suffix}",
+                 lambda: graph.SEGNNLayer("4x0e + 2x1o", "8x0e + 4x1o", lmax_attr=2, conv="so2"),
                  node_inputs(10, edges), "graph", edges),
             Case(f"graph.EGNNLayer{suffix}", lambda: graph.EGNNLayer(8), node_inputs(8, edges), "graph", edges),
         ]

@@ -102,6 +102,9 @@ _EMPTY_IRREPS = {
     "O3TensorProductGate(empty attr)": (lambda: graph.O3TensorProductGate("2x0e", "2x0e + 1o", ""), (2, 0)),
     "PointConv(empty in)": (lambda: graph.PointConv("", "4x0e + 2x1o", irreps_sh=1), (0,)),
     "SEGNNLayer(empty in)": (lambda: graph.SEGNNLayer("", "4x0e + 2x1o", "2x0e", lmax_attr=1), (0,)),
+    "PointConv(so2, empty in)": (lambda: graph.PointConv("", "4x0e + 2x1o", irreps_sh=1, conv="so2"), (0,)),
+    "SEGNNLayer(so2, empty in)": (lambda: graph.SEGNNLayer("", "4x0e + 2x1o", "2x0e", lmax_attr=1, conv="so2"),
+                                  (0,)),
 }
 
 

@@ -20,7 +20,9 @@ radial embedding of the distance (:class:`~steertorch.graph.RadialEmbedding`), a
 
 the channel mixing :math:`\mathrm{Lin}_1` and the self-interaction :math:`\mathrm{Lin}_2`
 (:class:`~steertorch.o3.Linear`) feeding the gated nonlinearity (:class:`~steertorch.nn.Gate`),
-or the plain sum when ``gate=False``. Every piece is O(3)-equivariant and sees positions only
+or the plain sum when ``gate=False``. With ``conv="so2"`` the messages and :math:`\mathrm{Lin}_1` are computed in
+each edge's frame (:class:`~steertorch.o3.SO2TensorProduct`, eSCN): the same function of the same parameters,
+cheaper from about l = 4 on (``docs/performance.md``). Every piece is O(3)-equivariant and sees positions only
 through :math:`r_{ab}`: the layer is E(3)-equivariant and permutation-equivariant.
 """
 
@@ -34,7 +36,7 @@ from torch import nn
 
 from .._dtype import check_input_dtype, module_dtype
 from ..nn import FullyConnectedNet, Gate
-from ..o3 import Irreps, Linear, TensorProduct
+from ..o3 import Irreps, Linear, SO2TensorProduct, TensorProduct
 from ._chunked import chunked_message_sum
 from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
 from ._scatter import scatter_sum
@@ -42,6 +44,7 @@ from ._scatter import scatter_sum
 __all__ = ["PointConv", "TFNLayer", "gate_irreps"]
 
 _NORMALIZATIONS = ("sqrt_degree", "degree", "none")
+_CONVS = ("tp", "so2")
 
 
 def gate_irreps(irreps_out: object) -> tuple[Irreps, Irreps, Irreps]:
@@ -94,6 +97,13 @@ class PointConv(nn.Module):
             the backward pass (:func:`~steertorch.graph.chunked_message_sum`): peak memory grows with the
             slice instead of the number of edges, for graphs too large for their edge features. ``None``
             (default): all edges at once. Same values and gradients (up to summation order).
+        conv: how the messages are computed. ``"tp"`` (default): the Clebsch-Gordan tensor product above, then
+            :math:`\mathrm{Lin}_1` on the sums. ``"so2"``: each edge's features rotated into the frame where the
+            edge is the polar axis, where the product with the harmonics is an SO(2)-linear map (block-diagonal
+            in :math:`|m|`), with :math:`\mathrm{Lin}_1` applied there before rotating back
+            (:class:`~steertorch.o3.SO2TensorProduct`, eSCN). Same parameters, state dict and outputs (to float
+            rounding, derivatives included); faster for high ``irreps_sh`` degrees, slower for low ones
+            (``docs/performance.md``).
 
     ``forward(x, pos, edge_index, edge_vec=None)``: ``x`` ``[N, irreps_in.dim]``, ``pos``
     ``[N, 3]``, ``edge_index`` ``[2, E]`` (row 0 sources b, row 1 targets a, PyG's convention);
@@ -125,8 +135,12 @@ class PointConv(nn.Module):
         self_interaction: bool = True,
         gate: bool = True,
         edge_chunk_size: int | None = None,
+        conv: str = "tp",
     ) -> None:
         super().__init__()
+        if conv not in _CONVS:
+            raise ValueError(f"PointConv: conv must be one of {_CONVS}, got {conv!r}")
+        self.conv = conv
         if edge_chunk_size is not None and (isinstance(edge_chunk_size, bool) or not isinstance(edge_chunk_size, int)
                                             or edge_chunk_size < 1):
             raise ValueError(f"edge_chunk_size must be None or an int >= 1, got {edge_chunk_size!r}")
@@ -177,6 +191,8 @@ class PointConv(nn.Module):
         self.radial = FullyConnectedNet([num_basis, *radial_neurons, self.tp.weight_numel],
                                         torch.nn.functional.silu)
         self.lin_conv = Linear(self.irreps_mid, irreps_pre)
+        # the same product and channel mixing through each edge's frame (no parameters of its own)
+        self.so2 = SO2TensorProduct(self.tp, "component", linear=self.lin_conv) if conv == "so2" else None
         self.self_interaction = Linear(self.irreps_in, irreps_pre) if self_interaction else None
         self._scale = 1 / math.sqrt(2) if self_interaction else 1.0
 
@@ -212,7 +228,8 @@ class PointConv(nn.Module):
                 out = out / (degree.sqrt() if self.normalization == "sqrt_degree" else degree)[:, None]
         else:
             out = out / math.sqrt(self.normalization)
-        out = self.lin_conv(out)
+        if self.so2 is None:
+            out = self.lin_conv(out)  # the "so2" messages are already mixed (a linear map commutes with the sum)
         if self.self_interaction is not None:
             out = self._scale * (out + self.self_interaction(x))
         if self.gate is not None:
@@ -220,7 +237,11 @@ class PointConv(nn.Module):
         return out
 
     def _messages(self, x: torch.Tensor, src: torch.Tensor, edge_vec: torch.Tensor) -> torch.Tensor:
-        """The messages ``TP(V_b, Y(r_ab); R(|r_ab|))`` of the edges ``src -> .`` with vectors ``edge_vec``."""
+        """The messages ``TP(V_b, Y(r_ab); R(|r_ab|))`` of the edges ``src -> .`` with vectors ``edge_vec``
+        (with ``conv="so2"``: ``Lin_1`` of them)."""
+        if self.so2 is not None:
+            weight = self.radial(self.radial_embedding(edge_lengths(edge_vec)))
+            return self.so2(x.index_select(0, src), edge_vec, weight, self.lin_conv.weight)
         edge_sh = spherical_edge_attributes(edge_vec, self.irreps_sh.ls, normalization="component")
         length = edge_lengths(edge_vec)  # finite gradients at coincident points
         weight = self.radial(self.radial_embedding(length))
@@ -228,7 +249,7 @@ class PointConv(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} x {self.irreps_sh} -> {self.irreps_out}, r_max={self.r_max}, "
-                f"normalization={self.normalization!r}")
+                f"normalization={self.normalization!r}, conv={self.conv!r}")
 
 
 TFNLayer = PointConv

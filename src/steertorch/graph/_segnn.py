@@ -34,7 +34,7 @@ from torch import nn
 
 from .._dtype import check_input_dtype, module_dtype
 from ..nn import BatchNorm, Gate
-from ..o3 import FullyConnectedTensorProduct, Irreps
+from ..o3 import FullyConnectedTensorProduct, Irreps, SO2TensorProduct
 from ._edge_embedding import spherical_edge_attributes
 from ._scatter import scatter_mean, scatter_sum
 
@@ -52,6 +52,7 @@ _AGGRS = ("sum", "mean")
 _NORMS = (None, "batch")
 _EDGE_INVARIANTS = ("squared_distance", "distance", "none")
 _PARAMETRIZATIONS = ("e3nn", "reference")
+_CONVS = ("tp", "so2")
 
 
 def balanced_irreps(lmax: int, feature_size: int, sh_type: bool = True) -> Irreps:
@@ -213,7 +214,14 @@ class O3TensorProduct(nn.Module):
     larger, so optimisers such as Adam, whose step size does not scale with the gradient, take
     steps :math:`1/\sqrt k` times larger in the function's effective weights.
 
-    ``forward(x, attr=None)``: ``x`` ``[..., irreps_in.dim]``, ``attr`` ``[..., irreps_attr.dim]``.
+    ``conv``: ``"tp"`` (default) or ``"so2"``. With ``"so2"`` (``irreps_attr`` spherical harmonics
+    ``0e + 1o + ...``), ``forward(x, edge_vec=r)`` computes the layer for the attribute :math:`Y(r)`
+    (``"component"`` normalisation, as :func:`segnn_attributes`) in the frame of each vector ``r``
+    (:class:`~steertorch.o3.SO2TensorProduct`, eSCN): the same function of the same weights, faster for high
+    attribute degrees. ``forward(x, attr)`` still works.
+
+    ``forward(x, attr=None, edge_vec=None)``: ``x`` ``[..., irreps_in.dim]``, ``attr`` ``[..., irreps_attr.dim]``
+    or (``conv="so2"`` only) ``edge_vec`` ``[..., 3]`` instead.
 
     >>> layer = O3TensorProduct("4x0e + 2x1o", "3x0e + 1x1o", irreps_attr="0e + 1o")
     >>> layer(torch.randn(10, 10), torch.randn(10, 4)).shape
@@ -224,8 +232,10 @@ class O3TensorProduct(nn.Module):
     """
 
     def __init__(self, irreps_in: object, irreps_out: object, irreps_attr: object | None = None,
-                 bias: bool = True, parametrization: str = "e3nn") -> None:
+                 bias: bool = True, parametrization: str = "e3nn", conv: str = "tp") -> None:
         super().__init__()
+        if conv not in _CONVS:
+            raise ValueError(f"O3TensorProduct: conv must be one of {_CONVS}, got {conv!r}")
         if parametrization not in _PARAMETRIZATIONS:
             raise ValueError(f"O3TensorProduct: parametrization must be one of {_PARAMETRIZATIONS}, "
                              f"got {parametrization!r}")
@@ -241,6 +251,13 @@ class O3TensorProduct(nn.Module):
         self._permute = perm != list(range(self.irreps_in.dim))
         self.register_buffer("perm", torch.tensor(perm, dtype=torch.long), persistent=False)
         self.tp = FullyConnectedTensorProduct(sorted_in.irreps.simplify(), self.irreps_attr, self.irreps_out)
+        self.conv = conv
+        self.so2 = None
+        if conv == "so2":
+            if not self.has_attr or self.irreps_attr != Irreps.spherical_harmonics(self.irreps_attr.lmax):
+                raise ValueError(f"O3TensorProduct: conv='so2' needs spherical-harmonic attributes 0e + 1o + ..., "
+                                 f"got {irreps_attr}")
+            self.so2 = SO2TensorProduct(self.tp, "component")
         bias_idx = [i for (mul, ir), s in zip(self.irreps_out, self.irreps_out.slices()) if ir == (0, 1)
                     for i in range(s.start, s.stop)] if bias else []
         self.register_buffer("bias_idx", torch.tensor(bias_idx, dtype=torch.long), persistent=False)
@@ -272,11 +289,22 @@ class O3TensorProduct(nn.Module):
                 bound = element_sqrt_k[torch.tensor(bias_idx, dtype=torch.long)]
                 self.bias.copy_((torch.rand(len(bias_idx)) * 2 - 1) * bound)
 
-    def forward(self, x: torch.Tensor, attr: torch.Tensor | None = None) -> torch.Tensor:
-        """``[..., irreps_in.dim]`` (attributes ``[..., irreps_attr.dim]``) -> ``[..., irreps_out.dim]``."""
+    def forward(self, x: torch.Tensor, attr: torch.Tensor | None = None,
+                edge_vec: torch.Tensor | None = None) -> torch.Tensor:
+        """``[..., irreps_in.dim]`` (attributes ``[..., irreps_attr.dim]``, or with ``conv="so2"`` the vectors
+        ``edge_vec`` ``[..., 3]`` whose harmonics they are) -> ``[..., irreps_out.dim]``."""
         if x.shape[-1] != self.irreps_in.dim:
             raise ValueError(f"O3TensorProduct: expected features of irreps {self.irreps_in} "
                              f"(last dim {self.irreps_in.dim}), got shape {list(x.shape)}")
+        if edge_vec is not None:
+            if self.so2 is None:
+                raise ValueError("O3TensorProduct: edge_vec needs conv='so2' (give the attributes attr otherwise)")
+            if attr is not None:
+                raise ValueError("O3TensorProduct: give attr or edge_vec, not both")
+            check_input_dtype("O3TensorProduct", "input x", x, module_dtype(self))
+            if self._permute:
+                x = x.index_select(-1, self.perm)
+            return self._finish(self.so2(x, edge_vec, self.tp.weight))
         if attr is None:
             if self.has_attr:
                 raise ValueError(f"O3TensorProduct: attributes of irreps {self.irreps_attr} are required")
@@ -289,7 +317,10 @@ class O3TensorProduct(nn.Module):
         check_input_dtype("O3TensorProduct", "attributes attr", attr, dtype)
         if self._permute:
             x = x.index_select(-1, self.perm)
-        out = self.tp(x, attr)
+        return self._finish(self.tp(x, attr))
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        """The reference parametrisation's output scale, and the biases."""
         if self.out_scale.numel():
             out = out * self.out_scale.to(out.dtype)
         if self.bias is not None:
@@ -299,7 +330,7 @@ class O3TensorProduct(nn.Module):
     def extra_repr(self) -> str:
         attr = self.irreps_attr if self.has_attr else None
         return (f"{self.irreps_in} x {attr} -> {self.irreps_out}, bias={self.bias is not None}, "
-                f"parametrization={self.parametrization!r}")
+                f"parametrization={self.parametrization!r}, conv={self.conv!r}")
 
 
 class O3TensorProductGate(nn.Module):
@@ -317,20 +348,21 @@ class O3TensorProductGate(nn.Module):
     """
 
     def __init__(self, irreps_in: object, irreps_out: object, irreps_attr: object | None = None,
-                 bias: bool = True, parametrization: str = "e3nn") -> None:
+                 bias: bool = True, parametrization: str = "e3nn", conv: str = "tp") -> None:
         super().__init__()
         scalars, gates, gated = _gate_parts(Irreps(irreps_out).regroup())
         acts = [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars]
         self.gate = Gate(scalars, acts, gates, [torch.sigmoid] * len(gates), gated)
         self.tp = O3TensorProduct(irreps_in, self.gate.irreps_in, irreps_attr, bias=bias,
-                                  parametrization=parametrization)
+                                  parametrization=parametrization, conv=conv)
         self.irreps_in = self.tp.irreps_in
         self.irreps_attr = self.tp.irreps_attr
         self.irreps_out = self.gate.irreps_out
 
-    def forward(self, x: torch.Tensor, attr: torch.Tensor | None = None) -> torch.Tensor:
-        """Features ``[..., irreps_in.dim]`` (and attributes) -> gated ``[..., irreps_out.dim]``."""
-        return self.gate(self.tp(x, attr))
+    def forward(self, x: torch.Tensor, attr: torch.Tensor | None = None,
+                edge_vec: torch.Tensor | None = None) -> torch.Tensor:
+        """Features ``[..., irreps_in.dim]`` (and attributes, or ``edge_vec``) -> gated ``[..., irreps_out.dim]``."""
+        return self.gate(self.tp(x, attr, edge_vec=edge_vec))
 
 
 class SEGNNLayer(nn.Module):
@@ -355,6 +387,10 @@ class SEGNNLayer(nn.Module):
             passes the distance among its own edge features).
         parametrization: of every steerable layer, ``"e3nn"`` or ``"reference"`` (see
             :class:`O3TensorProduct`).
+        conv: ``"tp"`` (default) or ``"so2"``: the two message layers, conditioned on :math:`Y(x_i - x_j)`, are
+            computed in each edge's frame (:class:`~steertorch.o3.SO2TensorProduct`, eSCN; see
+            :class:`O3TensorProduct`): the same function of the same parameters, faster for high ``lmax_attr``.
+            The harmonics then come from ``pos``: ``edge_attr`` must not be given (the node attributes may).
 
     ``forward(x, pos, edge_index, edge_attr=None, node_attr=None, edge_features=None)``:
     ``x`` ``[N, irreps_in.dim]``, ``pos`` ``[N, 3]``, ``edge_index`` ``[2, E]`` (``[source j,
@@ -372,8 +408,11 @@ class SEGNNLayer(nn.Module):
     def __init__(self, irreps_in: object, irreps_hidden: object, irreps_out: object | None = None,
                  lmax_attr: int | object = 1, irreps_edge_features: object | None = None, aggr: str = "mean",
                  norm: str | None = None, residual: bool | None = None, edge_invariant: str = "squared_distance",
-                 parametrization: str = "e3nn") -> None:
+                 parametrization: str = "e3nn", conv: str = "tp") -> None:
         super().__init__()
+        if conv not in _CONVS:
+            raise ValueError(f"SEGNNLayer: conv must be one of {_CONVS}, got {conv!r}")
+        self.conv = conv
         if edge_invariant not in _EDGE_INVARIANTS:
             raise ValueError(f"SEGNNLayer: edge_invariant must be one of {_EDGE_INVARIANTS}, got {edge_invariant!r}")
         if aggr not in _AGGRS:
@@ -399,9 +438,9 @@ class SEGNNLayer(nn.Module):
         invariant = Irreps() if edge_invariant == "none" else Irreps("0e")
         msg_in = self.irreps_in + self.irreps_in + invariant + self.irreps_edge_features
         p = dict(parametrization=parametrization)
-        self.message_1 = O3TensorProductGate(msg_in, irreps_hidden, self.irreps_attr, **p)
+        self.message_1 = O3TensorProductGate(msg_in, irreps_hidden, self.irreps_attr, conv=conv, **p)
         self.irreps_hidden = self.message_1.irreps_out
-        self.message_2 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, self.irreps_attr, **p)
+        self.message_2 = O3TensorProductGate(self.irreps_hidden, self.irreps_hidden, self.irreps_attr, conv=conv, **p)
         self.update_1 = O3TensorProductGate(self.irreps_in + self.irreps_hidden, self.irreps_hidden, self.irreps_attr,
                                             **p)
         self.update_2 = O3TensorProduct(self.irreps_hidden, self.irreps_out, self.irreps_attr, **p)
@@ -423,15 +462,21 @@ class SEGNNLayer(nn.Module):
         for what, t in (("node features x", x), ("pos", pos), ("edge_attr", edge_attr), ("node_attr", node_attr),
                         ("edge_features", edge_features)):
             check_input_dtype("SEGNNLayer", what, t, dtype)
-        if edge_attr is None or node_attr is None:
+        so2 = self.conv == "so2"
+        if so2 and edge_attr is not None:
+            raise ValueError("SEGNNLayer: conv='so2' computes the edge harmonics from pos in each edge's frame; do "
+                             "not pass edge_attr (node_attr may be given)")
+        if (edge_attr is None and not so2) or node_attr is None:
             ea, na = segnn_attributes(pos, edge_index, self.irreps_attr, num_nodes=n)
-            edge_attr = ea if edge_attr is None else edge_attr
+            edge_attr = ea if edge_attr is None and not so2 else edge_attr
             node_attr = na if node_attr is None else node_attr
         e = edge_index.shape[1]
-        if edge_attr.shape != (e, self.irreps_attr.dim) or node_attr.shape != (n, self.irreps_attr.dim):
+        if (edge_attr is not None and edge_attr.shape != (e, self.irreps_attr.dim)) \
+                or node_attr.shape != (n, self.irreps_attr.dim):
+            got = "(not used)" if edge_attr is None else list(edge_attr.shape)
             raise ValueError(f"SEGNNLayer: expected edge_attr [{e}, {self.irreps_attr.dim}] and node_attr "
                              f"[{n}, {self.irreps_attr.dim}] of irreps {self.irreps_attr}, got "
-                             f"{list(edge_attr.shape)} and {list(node_attr.shape)}")
+                             f"{got} and {list(node_attr.shape)}")
         src, dst = edge_index[0], edge_index[1]
         parts = [x[dst], x[src]]
         if self.edge_invariant != "none":
@@ -445,8 +490,11 @@ class SEGNNLayer(nn.Module):
             parts.append(edge_features)
         elif edge_features is not None:
             raise ValueError("SEGNNLayer: edge_features given but irreps_edge_features is empty")
-        m = self.message_1(torch.cat(parts, dim=-1), edge_attr)
-        m = self.message_2(m, edge_attr)
+        if so2:  # x_i - x_j, whose harmonics are the attributes
+            vec = pos[dst] - pos[src]
+            m = self.message_2(self.message_1(torch.cat(parts, dim=-1), edge_vec=vec), edge_vec=vec)
+        else:
+            m = self.message_2(self.message_1(torch.cat(parts, dim=-1), edge_attr), edge_attr)
         if self.message_norm is not None:
             m = self.message_norm(m)
         agg = scatter_sum if self.aggr == "sum" else scatter_mean
@@ -460,4 +508,4 @@ class SEGNNLayer(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} -> [{self.irreps_hidden}] -> {self.irreps_out}, attr={self.irreps_attr}, "
                 f"edge_features={self.irreps_edge_features}, aggr={self.aggr!r}, norm={self.norm!r}, "
-                f"residual={self.residual}, edge_invariant={self.edge_invariant!r}")
+                f"residual={self.residual}, edge_invariant={self.edge_invariant!r}, conv={self.conv!r}")

@@ -64,6 +64,8 @@ class SEGNN(nn.Module):
             of :math:`x_i - x_j` every message receives (see :class:`~steertorch.graph.SEGNNLayer`).
         parametrization: ``"e3nn"`` (default) or ``"reference"`` (the reference code's weight
             parametrisation, see :class:`~steertorch.graph.O3TensorProduct`).
+        conv: ``"tp"`` (default) or ``"so2"``: the message layers computed in each edge's frame (see
+            :class:`~steertorch.graph.SEGNNLayer`; ``edge_attr`` cannot be given then).
 
     ``forward(x=None, pos, edge_index=None, batch=None, edge_features=None, node_attr=None,
     num_graphs=None, edge_attr=None)``: ``x`` ``[N, irreps_in.dim]``, ``pos`` ``[N, 3]``,
@@ -83,7 +85,7 @@ class SEGNN(nn.Module):
                  hidden_features: int = 64, lmax_hidden: int | None = None, lmax_attr: int = 1, num_layers: int = 4,
                  irreps_edge_features: object | None = None, aggr: str = "mean", norm: str | None = None,
                  task: str = "graph", pool: str = "mean", r_max: float | None = None,
-                 edge_invariant: str = "squared_distance", parametrization: str = "e3nn") -> None:
+                 edge_invariant: str = "squared_distance", parametrization: str = "e3nn", conv: str = "tp") -> None:
         super().__init__()
         if task not in _TASKS:
             raise ValueError(f"SEGNN: task must be one of {_TASKS}, got {task!r}")
@@ -105,7 +107,7 @@ class SEGNN(nn.Module):
         self.embedding = O3TensorProduct(self.irreps_in, self.irreps_hidden, attr, **p)
         self.layers = nn.ModuleList([
             SEGNNLayer(self.irreps_hidden, self.irreps_hidden, self.irreps_hidden, attr, self.irreps_edge_features,
-                       aggr=aggr, norm=norm, residual=True, edge_invariant=edge_invariant, **p)
+                       aggr=aggr, norm=norm, residual=True, edge_invariant=edge_invariant, conv=conv, **p)
             for _ in range(num_layers)
         ])
         out = Irreps(irreps_out)
@@ -119,6 +121,7 @@ class SEGNN(nn.Module):
             self.pre_pool_2 = O3TensorProduct(self.pre_pool_1.irreps_out, out, attr, **p)
             self.post_pool_1 = self.post_pool_2 = None
         self.irreps_out = out
+        self.conv = conv
 
     def forward(self, x: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 edge_index: torch.Tensor | None = None, batch: torch.Tensor | None = None,
@@ -144,6 +147,8 @@ class SEGNN(nn.Module):
             if self.r_max is None:
                 raise ValueError("SEGNN: give edge_index, or r_max at construction to build a radius graph")
             edge_index = radius_graph(pos.detach(), self.r_max, batch=batch)
+        if edge_attr is not None and self.conv == "so2":
+            raise ValueError("SEGNN: conv='so2' computes the edge harmonics from pos; do not pass edge_attr")
         if edge_attr is None:
             edge_attr, default_node_attr = segnn_attributes(pos, edge_index, self.irreps_attr, num_nodes=n)
         elif edge_attr.shape != (edge_index.shape[1], self.irreps_attr.dim):
@@ -157,8 +162,9 @@ class SEGNN(nn.Module):
             raise ValueError(f"SEGNN: expected node_attr [{n}, {self.irreps_attr.dim}] of irreps "
                              f"{self.irreps_attr}, got {list(node_attr.shape)}")
         h = self.embedding(x, node_attr)
+        layer_edge_attr = None if self.conv == "so2" else edge_attr  # "so2": harmonics from pos, in each frame
         for layer in self.layers:
-            h = layer(h, pos, edge_index, edge_attr, node_attr, edge_features)
+            h = layer(h, pos, edge_index, layer_edge_attr, node_attr, edge_features)
         h = self.pre_pool_2(self.pre_pool_1(h, node_attr), node_attr)
         if self.task == "graph":
             h = pool_nodes(h, batch, num_graphs, reduce=self.pool)
@@ -167,4 +173,4 @@ class SEGNN(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.irreps_in} -> [{self.irreps_hidden}] x {len(self.layers)} -> {self.irreps_out}, "
-                f"attr={self.irreps_attr}, task={self.task!r}, pool={self.pool!r}")
+                f"attr={self.irreps_attr}, task={self.task!r}, pool={self.pool!r}, conv={self.conv!r}")

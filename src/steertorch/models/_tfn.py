@@ -63,6 +63,8 @@ class TensorFieldNetwork(nn.Module):
         max_num_neighbors: passed to :func:`~steertorch.graph.radius_graph`.
         edge_chunk_size: passed to every :class:`~steertorch.graph.PointConv` (messages in slices of this
             many edges, recomputed in the backward pass: memory for graphs too large for their edge features).
+        conv: passed to every :class:`~steertorch.graph.PointConv`: ``"tp"`` (default) or ``"so2"`` (the
+            messages in each edge's frame; the same function of the same parameters, faster for high ``lmax``).
 
     ``forward(pos, x=None, edge_index=None, batch=None, num_graphs=None, shifts=None, cell=None)``:
     ``pos`` ``[N, 3]``, ``x`` ``[N, irreps_in.dim]``, ``batch`` ``[N]`` the graph of each node,
@@ -93,6 +95,7 @@ class TensorFieldNetwork(nn.Module):
         num_classes: int | None = None,
         max_num_neighbors: int | None = None,
         edge_chunk_size: int | None = None,
+        conv: str = "tp",
     ) -> None:
         super().__init__()
         if pool not in _POOLS:
@@ -115,7 +118,7 @@ class TensorFieldNetwork(nn.Module):
         self.max_num_neighbors = max_num_neighbors
         conv_kwargs = dict(irreps_sh=lmax, r_max=r_max, num_basis=num_basis, radial_neurons=radial_neurons,
                            radial_basis=radial_basis, normalization=normalization,
-                           edge_chunk_size=edge_chunk_size)
+                           edge_chunk_size=edge_chunk_size, conv=conv)
         layers = []
         irreps = self.irreps_in
         for _ in range(num_layers):

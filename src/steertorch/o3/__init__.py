@@ -57,12 +57,14 @@ from ._angular_harmonics import (
 )
 from ._cartesian_tensor import CartesianTensor, ReducedTensorProducts
 from ._e3nn_compat import load_e3nn_state_dict
+from ._gaunt import GauntTensorProduct, gaunt_coefficients
 from ._irreps import Irrep, Irreps, MulIr
 from ._linear import Linear
 from ._norm import Norm
 from ._plot import plot_spherical_signal
 from ._s2grid import SphericalFourierTransform, sphere_fourier
 from ._s2grid_e3nn import FromS2Grid, SO3Grid, ToS2Grid, irfft, rfft, s2_grid, spherical_harmonics_s2_grid
+from ._so2_tensor_product import SO2TensorProduct
 from ._spherical_harmonics_module import SphericalHarmonics
 from ._spherical_tensor import SphericalTensor
 from ._tensor_product import FullyConnectedTensorProduct, Instruction, TensorProduct
@@ -80,6 +82,9 @@ __all__ = [
     "ElementwiseTensorProduct",
     "FullTensorProduct",
     "TensorSquare",
+    "SO2TensorProduct",
+    "GauntTensorProduct",
+    "gaunt_coefficients",
     "FullTensorProductv2",
     "ElementwiseTensorProductv2",
     "release_tensor_product_buffers",
