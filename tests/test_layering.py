@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "steertorch"
 
 # bottom first; a package may import only the packages before it
-LAYERS = ["_dtype", "_native", "math", "group", "o3", "io", "symmetry", "testing", "util", "gspaces", "kernels", "nn", "graph",
-          "models", "data", "_tetris_demo", "ase", "train", "cli", "__main__", "__init__"]
+LAYERS = ["_dtype", "_native", "math", "group", "o3", "io", "symmetry", "testing", "util", "gspaces", "kernels", "nn",
+          "graph", "models", "data", "_tetris_demo", "ase", "train", "cli", "__main__", "__init__"]
 LAZY_ALIASES = {("kernels", "nn"), ("nn", "graph")}
 
 
