@@ -80,23 +80,25 @@ class FieldLinear(EquivariantModule, ExactConstants):
     def export(self) -> nn.Module:
         """A plain ``torch.nn.Conv{d}d`` with kernel size 1 (d the G-space's dimensionality; a ``torch.nn.Linear``
         for a G-space without base space)."""
+        from ._export import linear_as_conv
+
         d = self.in_type.gspace.dimensionality
+        if d == 0:
+            return self.export_linear()
         with torch.no_grad():
             w, b = self.matrix()
-        if d == 0:
-            lin = nn.Linear(self.in_type.size, self.out_type.size, bias=b is not None, dtype=w.dtype, device=w.device)
-            with torch.no_grad():
-                lin.weight.copy_(w)
-                if b is not None:
-                    lin.bias.copy_(b)
-            return lin
-        cls = nn.Conv2d if d == 2 else nn.Conv3d
-        conv = cls(self.in_type.size, self.out_type.size, 1, bias=b is not None, dtype=w.dtype, device=w.device)
+        return linear_as_conv(w, b, d)
+
+    def export_linear(self) -> nn.Linear:
+        """A plain ``torch.nn.Linear`` with the matrix and bias, for features ``[B, C]`` (whatever the G-space)."""
         with torch.no_grad():
-            conv.weight.copy_(w.reshape(*w.shape, *([1] * d)))
+            w, b = self.matrix()
+        lin = nn.Linear(self.in_type.size, self.out_type.size, bias=b is not None, dtype=w.dtype, device=w.device)
+        with torch.no_grad():
+            lin.weight.copy_(w)
             if b is not None:
-                conv.bias.copy_(b)
-        return conv
+                lin.bias.copy_(b)
+        return lin
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}, weights={self.expansion.n_weights}"
