@@ -1,7 +1,8 @@
 """Whole-model export of field modules to plain torch.nn: same outputs in eval mode, nothing of steertorch left but
 the plain modules of ``_plain`` (which import only torch); every norm, gated, Fourier and quadratic nonlinearity and
-norm pool exported, traced and ``torch.export``-ed with the module's outputs in float64; clear errors for modules
-without a plain equivalent and for training mode."""
+norm pool exported, traced and ``torch.export``-ed with the module's outputs in float64; upsampling, adaptive pools,
+restriction, reshuffle, disentangle, ``MultipleModule``, ``EquivariantMLP`` and the G-CNN layers likewise; clear
+errors for modules without a plain equivalent and for training mode."""
 
 from __future__ import annotations
 
@@ -79,8 +80,8 @@ def test_3d_batch_norms_export_as_affine_maps():
 def test_export_errors():
     gs = gspaces.rot2dOnR2(-1, maximum_frequency=2)
     t = FieldType(gs, [gs.irrep(1), gs.irrep(2)])
-    with pytest.raises(NotImplementedError, match="R2Upsampling"):
-        snn.R2Upsampling(t, 2).export()
+    with pytest.raises(NotImplementedError, match="HarmonicPolynomialR3"):
+        snn.HarmonicPolynomialR3(2).export()
     with pytest.raises(RuntimeError, match=r"\.eval\(\)"):
         snn.IIDBatchNorm2d(t).train().export()
 
@@ -248,3 +249,96 @@ def test_antialiased_pools_export_as_depthwise_gaussian_convolutions(dims):
         torch.testing.assert_close(plain(x), pool(x), rtol=1e-12, atol=1e-14)
 
 
+
+
+# ---------------------------------------------------------------------------- upsampling, adaptive pools, structure
+def _structural_cases():
+    """(builder, input shape after the batch axis) of every module exported to a torch.nn module or to a plain
+    channel module: upsampling, adaptive pools, restriction, reshuffle, disentangle, mixed-size group pooling,
+    MultipleModule, EquivariantMLP and the G-CNN layers."""
+    from steertorch.gspaces import no_base_space
+
+    so2, o2, c4, d4 = (gspaces.rot2dOnR2(-1, maximum_frequency=3), gspaces.flipRot2dOnR2(-1, maximum_frequency=3),
+                       gspaces.rot2dOnR2(4), gspaces.flipRot2dOnR2(4))
+    c8, so3, octa = gspaces.rot2dOnR2(8), gspaces.rot3dOnR3(), gspaces.octaOnR3()
+    vec2 = FieldType(o2, [o2.irrep(1, 1), o2.irrep(0, 0), o2.irrep(1, 2)])
+    vec3 = FieldType(so3, [so3.irrep(1), so3.irrep(0), so3.irrep(2)])
+    mixed = FieldType(d4, [d4.regular_repr, d4.trivial_repr, d4.fibergroup.quotient_representation("C4")])
+    nb = no_base_space(d4.fibergroup)
+    reg4, vec4 = FieldType(c4, [c4.regular_repr] * 2), FieldType(c4, [c4.irrep(1)])
+    gate2 = snn.GatedNonLinearity2((FieldType(c4, [c4.trivial_repr]), vec4))
+    return {
+        "R2Upsampling(bilinear, scale 2)": (lambda: snn.R2Upsampling(vec2, 2), (vec2.size, 5, 5)),
+        "R2Upsampling(bilinear, size, align_corners)": (
+            lambda: snn.R2Upsampling(vec2, size=(7, 9), align_corners=True), (vec2.size, 5, 4)),
+        "R2Upsampling(nearest, scale 1.5)": (lambda: snn.R2Upsampling(vec2, 1.5, mode="nearest"), (vec2.size, 4, 4)),
+        "R2Upsampling(nearest-exact, scale (2, 3))": (
+            lambda: snn.R2Upsampling(vec2, (2, 3), mode="nearest-exact"), (vec2.size, 3, 3)),
+        "R3Upsampling(trilinear, size)": (lambda: snn.R3Upsampling(vec3, size=5), (vec3.size, 3, 3, 3)),
+        "R3Upsampling(nearest, scale 2)": (lambda: snn.R3Upsampling(vec3, 2, mode="nearest"), (vec3.size, 2, 3, 2)),
+        "PointwiseAdaptiveAvgPool2D": (lambda: snn.PointwiseAdaptiveAvgPool2D(vec2, (2, 3)), (vec2.size, 7, 8)),
+        "PointwiseAdaptiveMaxPool2D": (lambda: snn.PointwiseAdaptiveMaxPool2D(mixed, 3), (mixed.size, 7, 7)),
+        "PointwiseAdaptiveAvgPool3D": (lambda: snn.PointwiseAdaptiveAvgPool3D(vec3, 2), (vec3.size, 5, 5, 4)),
+        "PointwiseAdaptiveMaxPool3D": (
+            lambda: snn.PointwiseAdaptiveMaxPool3D(FieldType(octa, [octa.regular_repr]), 2), (24, 5, 5, 5)),
+        "RestrictionModule": (lambda: snn.RestrictionModule(FieldType(c8, [c8.regular_repr] * 2), "C4"),
+                              (16, 5, 5)),
+        "ReshuffleModule": (lambda: snn.ReshuffleModule(mixed, [2, 0, 1]), (mixed.size, 4, 4)),
+        "DisentangleModule(D4)": (lambda: snn.DisentangleModule(mixed), (mixed.size, 4, 4)),
+        "DisentangleModule(octahedral, 3D)": (
+            lambda: snn.DisentangleModule(FieldType(octa, [octa.regular_repr])), (24, 3, 3, 3)),
+        "DisentangleModule(no base space)": (
+            lambda: snn.DisentangleModule(FieldType(nb, [nb.regular_repr, nb.irrep(1, 1)])), None),
+        "GroupPooling(mixed sizes)": (lambda: snn.GroupPooling(mixed), (mixed.size, 4, 4)),
+        "MultipleModule": (lambda: snn.MultipleModule(
+            FieldType(c4, [c4.regular_repr, c4.trivial_repr, c4.irrep(1), c4.regular_repr]), ["r", "g", "v", "r"],
+            [(snn.ReLU(reg4), "r"), (gate2, ["g", "v"])]), (11, 4, 4)),
+        "LiftingConv2d": (lambda: snn.LiftingConv2d(d4, 2, 3, 3, padding=1), (2, 6, 6)),
+        "GroupConv2d": (lambda: snn.GroupConv2d(c8, 2, 2, 3, padding=1), (16, 6, 6)),
+        "EquivariantMLP(fourier)": (lambda: snn.EquivariantMLP(
+            FieldType(c4, [c4.irrep(1)]), FieldType(c4, [c4.trivial_repr, c4.regular_repr]), hidden=[3, 2]), (2,)),
+        "EquivariantMLP(gated, batch norm)": (lambda: snn.EquivariantMLP(
+            FieldType(so2, [so2.irrep(1)]), FieldType(so2, [so2.irrep(0), so2.irrep(2)]), hidden=[2],
+            activation="gated", normalization="batch"), (2,)),
+        "EquivariantMLP(quadratic, SO(3))": (lambda: snn.EquivariantMLP(
+            FieldType(so3, [so3.irrep(1)]), FieldType(so3, [so3.irrep(0), so3.irrep(1)]), hidden=[2]), (3,)),
+    }
+
+
+STRUCTURAL = _structural_cases()
+
+
+def _shape(name: str, m: nn.Module) -> tuple[int, ...]:
+    shape = STRUCTURAL[name][1]
+    return (m.in_type.size,) if shape is None else shape
+
+
+@pytest.mark.parametrize("name", list(STRUCTURAL))
+def test_upsampling_pools_structure_mlps_and_gcnns_export_with_the_same_outputs(name):
+    """Every remaining module with a plain equivalent exports: torch.nn modules and the plain modules of ``_plain``,
+    equal outputs in eval mode (float64, 1e-12 relative), picklable, traceable, fine with 0 rows."""
+    torch.manual_seed(0)
+    m = STRUCTURAL[name][0]().double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    if any(hasattr(b, "running_var") for b in m.modules()):
+        m.train()
+        with torch.no_grad():
+            m(torch.randn(8, *_shape(name, m), dtype=F64) * 2 + 0.5)
+    m.eval()
+    plain = m.export()
+    _plain_modules(plain)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, *_shape(name, m), generator=gen, dtype=F64)
+    other = torch.randn(2, *_shape(name, m), generator=gen, dtype=F64)
+    with torch.no_grad():
+        expected = m(x)
+        scale = max(1.0, float(expected.abs().max()))
+        torch.testing.assert_close(plain(x), expected, rtol=0, atol=1e-12 * scale)
+        torch.testing.assert_close(pickle.loads(pickle.dumps(plain))(x), plain(x), rtol=0, atol=0)
+        traced = torch.jit.trace(plain, (x,))
+        torch.testing.assert_close(traced(other), m(other), rtol=0, atol=1e-12 * max(1.0, float(m(other).abs().max())))
+        empty = x[:0]
+        assert plain(empty).shape == m(empty).shape
+    assert pickle.loads(pickle.dumps(m.export())) is not None

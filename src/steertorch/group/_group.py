@@ -549,6 +549,8 @@ class Representation:
         return Representation(irreps, q, name=name)
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if not isinstance(other, Representation):
             return False
         if self.group != other.group or [p.label for p in self.irreps] != [p.label for p in other.irreps]:

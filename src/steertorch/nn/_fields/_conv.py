@@ -31,6 +31,7 @@ from ...group import Representation
 from ...group._group import float64_default
 from ...kernels import EscnnFrequencyCutoff, default_rings, escnn_ring_widths, grid_points, kernel_basis
 from ...o3._empty import register_weight
+from ._expansion_cache import ExpansionCache
 from ._module import EquivariantModule
 from ._type import FieldType
 
@@ -382,8 +383,8 @@ def _group_types(ft: FieldType, groups: int, what: str) -> FieldType:
 def _check_escnn_arguments(who: str, maximum_offset: int | None, recompute: bool, basis_filter: Callable | None,
                             basisexpansion: str) -> None:
     """escnn's arguments of the convolutions that have no counterpart here: accepted at the values that mean what
-    steertorch does, refused (``ValueError``) otherwise, never silently ignored. ``recompute`` has no effect: the
-    kernel is expanded from the weights on every call in training and in eval (escnn caches it in eval)."""
+    steertorch does, refused (``ValueError``) otherwise, never silently ignored. ``recompute`` (escnn: build the
+    basis again instead of reusing escnn's cached one) has no effect: each module builds its bases once."""
     if maximum_offset is not None:
         raise ValueError(f"{who}: maximum_offset={maximum_offset!r} is not supported; the basis always holds every "
                          "frequency the frequencies_cutoff allows (escnn's maximum_offset=None)")
@@ -396,7 +397,7 @@ def _check_escnn_arguments(who: str, maximum_offset: int | None, recompute: bool
         raise ValueError(f"{who}: recompute must be a bool, got {recompute!r}")
 
 
-class _RdConv(EquivariantModule, ExactConstants):
+class _RdConv(EquivariantModule, ExpansionCache, ExactConstants):
     _d = 2
     _transposed = False
 
@@ -493,10 +494,12 @@ class _RdConv(EquivariantModule, ExactConstants):
 
     def expand_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The full kernel (``Conv`` / ``ConvTranspose`` weight layout) and bias ``[C_out]`` (or None), expanded
-        from the current weights on every call (no cache: expanding a C8 / D4 16-field 5x5 kernel takes about 1 ms,
-        1 % of its convolution on a batch of 8 32x32 images, 8 % on one image; for deployment, :meth:`export` gives
-        a plain convolution with the kernel expanded once)."""
-        return self._kernel_and_bias()
+        from the current weights: on every call in training and whenever a gradient may flow to the weights; in
+        eval mode without gradients to the weights (``torch.no_grad()``, ``torch.inference_mode()``, frozen
+        weights) the last expansion is served again while no parameter, buffer or setting has changed (as escnn
+        does in eval mode; see :class:`~steertorch.nn._fields._expansion_cache.ExpansionCache`). For deployment,
+        :meth:`export` gives a plain convolution with the kernel expanded once."""
+        return self._cached_expansion(self._kernel_and_bias)
 
     # ------------------------------------------------------------------ forward
     def _check(self, x: torch.Tensor) -> None:
@@ -575,8 +578,9 @@ class R2Conv(_RdConv):
             ``initialize`` then re-draws its weights and calibrates its gain on the lattice. Needs ``groups=1``.
 
     Takes and returns plain tensors ``[B, C, H, W]`` of the weights' dtype (another dtype raises ``ValueError``).
-    The kernel is expanded from the weights on every call; :meth:`export` gives a plain ``Conv2d`` for
-    deployment.
+    The kernel is expanded from the weights on every call in training; in eval mode without gradients to the
+    weights the last expansion is reused while nothing it depends on has changed (:meth:`expand_parameters`);
+    :meth:`export` gives a plain ``Conv2d`` for deployment.
 
     >>> import torch
     >>> from steertorch.gspaces import rot2dOnR2

@@ -57,6 +57,15 @@ class _OnVectors(nn.Module):
         y = self.module(x.reshape(*x.shape, *([1] * self._d)))
         return y.reshape(y.shape[0], y.shape[1])
 
+    def export(self) -> nn.Module:
+        """The exported module between ``nn.Unflatten`` (``[E, C] -> [E, C, 1, ..., 1]``) and ``nn.Flatten``."""
+        from ._export import export_module
+
+        inner = export_module(self.module)
+        if not self._d:
+            return inner
+        return nn.Sequential(nn.Unflatten(1, (self.module.in_type.size, *([1] * self._d))), inner, nn.Flatten(1))
+
 
 def _default_band_limit(in_type: FieldType, out_type: FieldType) -> int:
     """The highest degree of an irrep of either type (at least 1): an equivariant linear map reaches only irreps
@@ -151,6 +160,14 @@ class EquivariantMLP(nn.Module):
                              f"got {shape}")
         check_input_dtype("EquivariantMLP", "input x", x, module_dtype(self))
         return self.layers(x)
+
+    def export(self) -> nn.Sequential:
+        """The plain ``torch.nn`` equivalent in eval mode: an ``nn.Sequential`` of ``nn.Linear`` maps (the expanded
+        equivariant matrices) and the exported normalisations and nonlinearities, on ``[E, C]``."""
+        from ._export import export_module
+
+        return nn.Sequential(*(m.export_linear() if isinstance(m, FieldLinear) else export_module(m)
+                               for m in self.layers))
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}, activation={self.activation!r}"

@@ -2,14 +2,17 @@ r"""Export of field modules to plain ``torch.nn`` modules (escnn's ``export()``,
 equivalent, whole models included).
 
 An exported module computes what the field module computes **in eval mode**, on plain ``[B, C, *grid]``
-tensors, without field types, kernel bases or steertorch: convolutions become ``Conv2d`` / ``Conv3d`` with the
-expanded filter, batch norms (in eval mode an affine map of each pixel's channels) a 1x1 convolution,
-pointwise nonlinearities and pools their ``torch.nn`` counterparts, anti-aliased pools a depthwise convolution
+tensors, without field types, kernel bases or steertorch: convolutions (steerable, G-CNN) become ``Conv2d`` /
+``Conv3d`` with the expanded filter, batch norms (in eval mode an affine map of each pixel's channels) a 1x1
+convolution, ``DisentangleModule`` (a change of basis) a 1x1 convolution without bias, pointwise nonlinearities,
+pools, adaptive pools and upsampling their ``torch.nn`` counterparts, anti-aliased pools a depthwise convolution
 with their Gaussian (after a stride-1 ``MaxPool`` for the max pool), norm, gated and Fourier nonlinearities the
-plain modules of :mod:`._plain` (through their own ``export()``), masks a multiplication by a fixed buffer,
-group pooling a max over each field's channels, dropout ``Identity``; a ``SequentialModule`` exports to an
-``nn.Sequential`` of its exported modules. A module without a plain equivalent raises ``NotImplementedError``
-naming it. escnn cannot export ``MaskModule``; steertorch can.
+plain modules of :mod:`._plain` (through their own ``export()``), masks a multiplication by a fixed buffer, group
+pooling a max over each field's channels, ``ReshuffleModule`` a selection of channels, ``MultipleModule`` its
+branches on their channels, dropout and ``RestrictionModule`` ``Identity``; a ``SequentialModule`` exports to an
+``nn.Sequential`` of its exported modules, an ``EquivariantMLP`` to an ``nn.Sequential`` of ``nn.Linear`` maps and
+its exported nonlinearities. A module without a plain equivalent raises ``NotImplementedError`` naming it. escnn
+cannot export ``MaskModule``; steertorch can.
 
 The affine maps are read off the module itself: :math:`b = m(0)` and :math:`A e_j = m(e_j) - b` per pixel,
 exact for any module that is affine in eval mode, in the module's dtype.
@@ -20,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._plain import ChannelAffine, MaxOverFields, MultiplyByMask
+from ._plain import ChannelAffine, ChannelBranches, MaxOverFields, MultiplyByMask, SelectChannels
 
-__all__ = ["export_module", "MultiplyByMask", "MaxOverFields"]
+__all__ = ["export_module", "linear_as_conv", "MultiplyByMask", "MaxOverFields"]
 
 
 _POINTWISE = {"p_relu": nn.ReLU, "p_sigmoid": nn.Sigmoid, "p_tanh": nn.Tanh, "p_softplus": nn.Softplus}
@@ -61,6 +64,22 @@ def _gaussian_conv(module: nn.Module, stride, padding) -> nn.Module:
     return conv
 
 
+def linear_as_conv(weight: torch.Tensor, bias: torch.Tensor | None, d: int) -> nn.Module:
+    r"""The map :math:`x \mapsto W x + b` of every pixel's channels (``weight`` ``[C_out, C_in]``, ``bias``
+    ``[C_out]`` or None) as a 1x1 ``Conv{d}d`` on ``[B, C, *grid]`` (d = 2, 3), or a :class:`ChannelAffine` without
+    base space (d = 0: ``[B, C]`` or ``[B, C, L]``), in the dtype and on the device of ``weight``."""
+    if d == 0:
+        return ChannelAffine(weight, bias)
+    c_out, c_in = weight.shape
+    conv = (nn.Conv2d if d == 2 else nn.Conv3d)(c_in, c_out, 1, bias=bias is not None, dtype=weight.dtype,
+                                                 device=weight.device)
+    with torch.no_grad():
+        conv.weight.copy_(weight.reshape(c_out, c_in, *([1] * d)))
+        if bias is not None:
+            conv.bias.copy_(bias)
+    return conv
+
+
 def _affine_as_conv(module: nn.Module) -> nn.Module:
     """A module affine in each pixel's channels (eval mode) as a 1x1 convolution, read off the module."""
     if module.training:
@@ -73,13 +92,17 @@ def _affine_as_conv(module: nn.Module) -> nn.Module:
     with torch.no_grad():
         out = module(probe).reshape(c_in + 1, c_out)
     bias, weight = out[0], (out[1:] - out[0]).T  # weight[o, i] = m(e_i)_o - m(0)_o
-    if d == 0:  # no base space: [B, C] or [B, C, L] inputs
-        return ChannelAffine(weight, bias)
-    conv = (nn.Conv2d if d == 2 else nn.Conv3d)(c_in, c_out, 1, bias=True).to(dtype=dtype, device=device)
-    with torch.no_grad():
-        conv.weight.copy_(weight.reshape(c_out, c_in, *([1] * d)))
-        conv.bias.copy_(bias)
-    return conv
+    return linear_as_conv(weight, bias, d)
+
+
+def _multiple_module(module: nn.Module) -> nn.Module:
+    """``MultipleModule``: every branch exported, applied to the channels of its labels."""
+    branching, merging = module.branching, module.merging
+    labels = list(branching.out_type)
+    channels = [getattr(branching, f"_channels_{k}") for k in range(len(labels))]
+    branches = [(export_module(getattr(merging, f"submodule_{i}")), [labels.index(lab) for lab in labs])
+                for i, labs in enumerate(merging.branch_labels)]
+    return ChannelBranches(channels, branches)
 
 
 def export_module(module: nn.Module) -> nn.Module:
@@ -97,12 +120,15 @@ def export_module(module: nn.Module) -> nn.Module:
     >>> bool((plain(x) - net(x)).abs().max() < 1e-5)
     True
     """
+    from ._adaptive_pooling import _AdaptivePool
     from ._avg_pooling import _PointwiseAvgPool, _PointwiseAvgPoolAntialiased, _PointwiseMaxPoolAntialiased
     from ._batchnorm import _FieldBatchNorm
-    from ._containers import SequentialModule
+    from ._containers import RestrictionModule, SequentialModule
     from ._misc import ELU, FieldDropout, IdentityModule, LeakyReLU, MaskModule, PointwiseDropout
     from ._nonlinearity import PointwiseNonLinearity
     from ._pooling import GroupPooling, _PointwiseMaxPool
+    from ._structure import DisentangleModule, MultipleModule, ReshuffleModule
+    from ._upsampling import _NEAREST, _Upsampling
 
     if isinstance(module, SequentialModule):
         return nn.Sequential(*(export_module(m) for m in module))
@@ -113,7 +139,7 @@ def export_module(module: nn.Module) -> nn.Module:
         return module.export()
     if isinstance(module, _FieldBatchNorm):
         return _affine_as_conv(module)
-    if isinstance(module, (IdentityModule, FieldDropout, PointwiseDropout)):
+    if isinstance(module, (IdentityModule, FieldDropout, PointwiseDropout, RestrictionModule)):
         return nn.Identity()
     if isinstance(module, LeakyReLU):
         return nn.LeakyReLU(module.negative_slope)
@@ -139,9 +165,22 @@ def export_module(module: nn.Module) -> nn.Module:
     if isinstance(module, MaskModule):
         return MultiplyByMask(module.mask)
     if isinstance(module, GroupPooling):
-        sizes = {r.size for r in module.in_type.representations}
-        if len(sizes) == 1:
-            return MaxOverFields(sizes.pop())
+        if module._uniform is not None:
+            return MaxOverFields(module._uniform)
+        return MaxOverFields(field_index=module.field_index)
+    if isinstance(module, _Upsampling):
+        align = None if module.mode in _NEAREST else module.align_corners
+        return nn.Upsample(module.size, module.scale_factor, module.mode, align)
+    if isinstance(module, _AdaptivePool):
+        cls = {("avg", 2): nn.AdaptiveAvgPool2d, ("avg", 3): nn.AdaptiveAvgPool3d, ("max", 2): nn.AdaptiveMaxPool2d,
+               ("max", 3): nn.AdaptiveMaxPool3d}[module.kind, module.dims_required]
+        return cls(module.output_size)
+    if isinstance(module, ReshuffleModule):
+        return SelectChannels(module.channels)
+    if isinstance(module, DisentangleModule):
+        return linear_as_conv(module.change_of_basis, None, _dims(module))
+    if isinstance(module, MultipleModule):
+        return _multiple_module(module)
     raise NotImplementedError(f"{type(module).__name__} has no plain torch.nn equivalent to export to (yet); keep "
                               f"the module itself in the exported model")
 

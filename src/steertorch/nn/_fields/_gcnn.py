@@ -33,6 +33,7 @@ from torch import nn
 from ..._dtype import ExactConstants, check_input_dtype
 from ...gspaces import GSpace
 from ...kernels import grid_points
+from ._expansion_cache import ExpansionCache
 from ._type import FieldType
 
 __all__ = ["LiftingConv2d", "GroupConv2d"]
@@ -72,7 +73,7 @@ def _check_gspace(gspace: GSpace) -> None:
                          f"{gspace.name}")
 
 
-class _GroupCorrelation(ExactConstants):
+class _GroupCorrelation(ExpansionCache, ExactConstants):
     _lifting = True
 
     def __init__(self, gspace: GSpace, in_channels: int, out_fields: int, kernel_size: int, padding: int = 0,
@@ -147,9 +148,11 @@ class _GroupCorrelation(ExactConstants):
         return kern, b
 
     def expand_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``Conv2d`` kernel ``[F |G|, C_in, k, k]`` and bias, expanded from the current weights on every call
-        (no cache; :meth:`export` gives a plain ``Conv2d`` for deployment)."""
-        return self._kernel_and_bias()
+        """The ``Conv2d`` kernel ``[F |G|, C_in, k, k]`` and bias, expanded from the current weights (in eval mode
+        without gradients to the weights, the last expansion while nothing it depends on has changed: see
+        :meth:`R2Conv.expand_parameters <steertorch.nn.R2Conv.expand_parameters>`; :meth:`export` gives a plain
+        ``Conv2d`` for deployment)."""
+        return self._cached_expansion(self._kernel_and_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_type.size:

@@ -9,13 +9,14 @@ from ..._dtype import ExactConstants, check_input_dtype
 from ...gspaces import GSpace
 from ...kernels import kernel_basis
 from ._conv import _BasisExpansion, _check_type_pair, _register_invariant_bias
+from ._expansion_cache import ExpansionCache
 from ._module import EquivariantModule
 from ._type import FieldType
 
 __all__ = ["FieldLinear", "Linear"]
 
 
-class FieldLinear(EquivariantModule, ExactConstants):
+class FieldLinear(EquivariantModule, ExpansionCache, ExactConstants):
     r"""The learned G-equivariant linear map :math:`y(p) = W\,x(p) + b` between the fibres of two field types,
     :math:`W \rho_{in}(g) = \rho_{out}(g) W` for all g (a linear combination of the intertwiners of every pair
     of fields, the steerable kernel basis at the origin), the bias on the invariant components only.
@@ -60,7 +61,8 @@ class FieldLinear(EquivariantModule, ExactConstants):
         return self.expansion.weights
 
     def matrix(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The matrix ``[C_out, C_in]`` and the bias ``[C_out]`` (or None)."""
+        """The matrix ``[C_out, C_in]`` and the bias ``[C_out]`` (or None), expanded from the current weights (the
+        forward reuses the last expansion in eval mode without gradients to the weights, as :class:`R2Conv`)."""
         w = self.expansion()[0, :, :, 0]
         b = None if self.bias is None else self._bias_expansion.to(self.bias.dtype) @ self.bias
         return w, b
@@ -71,7 +73,7 @@ class FieldLinear(EquivariantModule, ExactConstants):
             raise ValueError(f"FieldLinear: expected a tensor [batch, {self.in_type.size}, *spatial] "
                              f"(in_type.size = {self.in_type.size} channels), got {shape}")
         check_input_dtype("FieldLinear", "input x", x, self.expansion.weights.dtype)
-        w, b = self.matrix()
+        w, b = self._cached_expansion(self.matrix)
         y = torch.einsum("oi,bi...->bo...", w, x)
         if b is not None:
             y = y + b.view(-1, *([1] * (x.dim() - 2)))
@@ -80,23 +82,25 @@ class FieldLinear(EquivariantModule, ExactConstants):
     def export(self) -> nn.Module:
         """A plain ``torch.nn.Conv{d}d`` with kernel size 1 (d the G-space's dimensionality; a ``torch.nn.Linear``
         for a G-space without base space)."""
+        from ._export import linear_as_conv
+
         d = self.in_type.gspace.dimensionality
+        if d == 0:
+            return self.export_linear()
         with torch.no_grad():
             w, b = self.matrix()
-        if d == 0:
-            lin = nn.Linear(self.in_type.size, self.out_type.size, bias=b is not None, dtype=w.dtype, device=w.device)
-            with torch.no_grad():
-                lin.weight.copy_(w)
-                if b is not None:
-                    lin.bias.copy_(b)
-            return lin
-        cls = nn.Conv2d if d == 2 else nn.Conv3d
-        conv = cls(self.in_type.size, self.out_type.size, 1, bias=b is not None, dtype=w.dtype, device=w.device)
+        return linear_as_conv(w, b, d)
+
+    def export_linear(self) -> nn.Linear:
+        """A plain ``torch.nn.Linear`` with the matrix and bias, for features ``[B, C]`` (whatever the G-space)."""
         with torch.no_grad():
-            conv.weight.copy_(w.reshape(*w.shape, *([1] * d)))
+            w, b = self.matrix()
+        lin = nn.Linear(self.in_type.size, self.out_type.size, bias=b is not None, dtype=w.dtype, device=w.device)
+        with torch.no_grad():
+            lin.weight.copy_(w)
             if b is not None:
-                conv.bias.copy_(b)
-        return conv
+                lin.bias.copy_(b)
+        return lin
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}, weights={self.expansion.n_weights}"
@@ -106,7 +110,7 @@ class Linear(FieldLinear):
     r"""escnn's ``Linear``: the equivariant linear map :math:`y = W x + b` of :class:`FieldLinear`, with escnn's
     signature, for features ``[B, C]`` over a G-space without base space
     (:func:`~steertorch.gspaces.no_base_space`; other G-spaces work too, on ``[B, C, *spatial]``).
-    ``basisexpansion`` must be ``"blocks"``; ``recompute`` has no effect (the matrix is expanded on every call).
+    ``basisexpansion`` must be ``"blocks"``; ``recompute`` has no effect (the bases are built once).
     ``export()`` gives a ``torch.nn.Linear``.
 
     >>> import torch

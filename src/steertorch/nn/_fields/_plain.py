@@ -16,8 +16,10 @@ deep-copies, and runs under ``torch.jit.trace`` and ``torch.export``.
   :class:`ChannelProducts` (with a 1x1 convolution: ``TensorProductNonLinearity``);
 - :func:`sign_split` (:class:`SignSplitActivation`; ``ConcatenatedNonLinearity``), :func:`argmax_vector`
   (:class:`ArgmaxVector`; ``VectorFieldNonLinearity``);
-- :class:`MultiplyByMask` (``MaskModule``), :class:`MaxOverFields` (``GroupPooling``), :class:`ChannelAffine` (batch
-  norms over a G-space without base space, ``[B, C]`` or ``[B, C, L]``).
+- :class:`MultiplyByMask` (``MaskModule``), :func:`max_over_fields` (:class:`MaxOverFields`; ``GroupPooling``),
+  :class:`ChannelAffine` (batch norms and ``DisentangleModule`` over a G-space without base space, ``[B, C]`` or
+  ``[B, C, L]``);
+- rearranging channels: :class:`SelectChannels` (``ReshuffleModule``), :class:`ChannelBranches` (``MultipleModule``).
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ __all__ = [
     "field_tensor_square",
     "sign_split",
     "argmax_vector",
+    "max_over_fields",
     "MultiplyByMask",
     "MaxOverFields",
     "ChannelAffine",
+    "SelectChannels",
+    "ChannelBranches",
     "BlockNormScale",
     "BlockNorm",
     "BlockNormMax",
@@ -446,37 +451,108 @@ class MultiplyByMask(nn.Module):
         return x * self.mask
 
 
+def max_over_fields(x: torch.Tensor, size: int | None, field_index: torch.Tensor | None, n_fields: int) -> torch.Tensor:
+    r"""The maximum over each field's channels, ``[B, C, *grid] -> [B, n_fields, *grid]``: fields of ``size``
+    consecutive channels each, or (``size`` None) channel c in field ``field_index[c]``, fields of any sizes.
+
+    >>> x = torch.tensor([[1.0, 3.0, 2.0]])
+    >>> max_over_fields(x, None, torch.tensor([0, 0, 1]), 2).tolist()
+    [[3.0, 2.0]]
+    """
+    if size is not None:
+        return x.reshape(x.shape[0], n_fields, size, *x.shape[2:]).amax(2)
+    out = torch.full((x.shape[0], n_fields, *x.shape[2:]), float("-inf"), dtype=x.dtype, device=x.device)
+    idx = field_index.view(1, -1, *([1] * (x.dim() - 2))).expand_as(x)
+    return out.scatter_reduce(1, idx, x, reduce="amax", include_self=False)
+
+
 class MaxOverFields(nn.Module):
-    """The maximum over each field's ``size`` consecutive channels, ``[B, F * size, *grid] -> [B, F, *grid]``: an
-    exported ``GroupPooling`` of fields of one size.
+    """:func:`max_over_fields`: the maximum over each field's ``size`` consecutive channels,
+    ``[B, F * size, *grid] -> [B, F, *grid]``, or over the channels of each field given by ``field_index`` (fields of
+    any sizes): an exported ``GroupPooling``.
 
     >>> MaxOverFields(2)(torch.tensor([[1.0, 3.0, 2.0, 0.0]])[..., None, None]).flatten()
     tensor([3., 2.])
+    >>> MaxOverFields(field_index=torch.tensor([0, 1, 1, 1]))(torch.tensor([[1.0, 3.0, 2.0, 0.0]])).tolist()
+    [[1.0, 3.0]]
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int | None = None, field_index: torch.Tensor | None = None) -> None:
         super().__init__()
-        self.size = int(size)
+        if (size is None) == (field_index is None):
+            raise ValueError("MaxOverFields: give exactly one of size and field_index")
+        self.size = None if size is None else int(size)
+        self.register_buffer("field_index", None if field_index is None else field_index.detach().clone().long())
+        self.n_fields = 0 if field_index is None or not field_index.numel() else int(field_index.max()) + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], x.shape[1] // self.size, self.size, *x.shape[2:]).amax(2)
+        n = x.shape[1] // self.size if self.size is not None else self.n_fields
+        return max_over_fields(x, self.size, self.field_index, n)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}"
+        return f"size={self.size}" if self.size is not None else f"fields={self.n_fields}"
 
 
 class ChannelAffine(nn.Module):
     r""":math:`y_{b,o} = \sum_i W_{oi}\, x_{b,i} + c_o` at every point, on ``[B, C, *rest]`` with any number of trailing
-    axes (none included): an exported batch norm of a G-space without base space.
+    axes (none included): an exported batch norm (or, without bias, ``DisentangleModule``) of a G-space without base
+    space.
 
     >>> ChannelAffine(torch.tensor([[2.0, 0.0]]), torch.tensor([1.0]))(torch.tensor([[3.0, 5.0]])).tolist()
     [[7.0]]
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("weight", _buffer(weight))
         self.register_buffer("bias", _buffer(bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("oi,bi...->bo...", self.weight, x) + _bcast(self.bias, x.dim())
+        y = torch.einsum("oi,bi...->bo...", self.weight, x)
+        return y if self.bias is None else y + _bcast(self.bias, x.dim())
+
+
+# ---------------------------------------------------------------------------- rearranging channels
+class SelectChannels(nn.Module):
+    """``x[:, index]``: channel ``index[c]`` of the input becomes channel c of the output (a permutation of the
+    channels, or a selection): an exported ``ReshuffleModule``.
+
+    >>> SelectChannels(torch.tensor([2, 0, 1]))(torch.tensor([[1.0, 2.0, 3.0]])).tolist()
+    [[3.0, 1.0, 2.0]]
+    """
+
+    def __init__(self, index: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("index", index.detach().clone().long())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, self.index)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.index.numel()}"
+
+
+class ChannelBranches(nn.Module):
+    """Split the channels into groups, apply a module to some groups each, concatenate the outputs along the
+    channels: ``cat([module_k(x[:, channels[j]] for j in inputs[k]) for k], 1)``. An exported ``MultipleModule``
+    (a group per label; a module taking several labels gets several inputs).
+
+    >>> m = ChannelBranches([torch.tensor([0, 2]), torch.tensor([1])], [(nn.ReLU(), [0]), (nn.Identity(), [1])])
+    >>> m(torch.tensor([[-1.0, -2.0, 3.0]])).tolist()
+    [[0.0, 3.0, -2.0]]
+    """
+
+    def __init__(self, channels: list[torch.Tensor], branches: list[tuple[nn.Module, list[int]]]) -> None:
+        super().__init__()
+        for k, c in enumerate(channels):
+            self.register_buffer(f"channels_{k}", c.detach().clone().long())
+        self.n_groups = len(channels)
+        self.branches = nn.ModuleList(m for m, _ in branches)
+        self.inputs = [[int(j) for j in js] for _, js in branches]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        groups = [x.index_select(1, getattr(self, f"channels_{k}")) for k in range(self.n_groups)]
+        return torch.cat([m(*[groups[j] for j in js]) for m, js in zip(self.branches, self.inputs)], 1)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.n_groups}, inputs={self.inputs}"

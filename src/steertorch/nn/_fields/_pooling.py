@@ -26,7 +26,7 @@ from torch import nn
 from ..._dtype import check_input_dtype, module_dtype
 from ._module import EquivariantModule
 from ._nonlinearity import _EPS, _check_input, _field_index, is_permutation_representation
-from ._plain import BlockNorm, NormMaxPooling, norm_max_pool
+from ._plain import BlockNorm, NormMaxPooling, max_over_fields, norm_max_pool
 from ._type import FieldType, require_field_type
 
 __all__ = ["GroupPooling", "NormPool", "PointwiseMaxPool2D", "PointwiseMaxPool3D", "PointwiseMaxPool", "NormMaxPool",
@@ -94,13 +94,7 @@ class GroupPooling(EquivariantModule, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "GroupPooling", module_dtype(self))
-        b, _ = x.shape[:2]
-        nf = len(self.in_type)
-        if self._uniform is not None:
-            return x.reshape(b, nf, self._uniform, *x.shape[2:]).amax(2)
-        out = torch.full((b, nf, *x.shape[2:]), float("-inf"), dtype=x.dtype, device=x.device)
-        idx = self.field_index.to(x.device).view(1, -1, *([1] * (x.dim() - 2))).expand_as(x)
-        return out.scatter_reduce(1, idx, x, reduce="amax", include_self=False)
+        return max_over_fields(x, self._uniform, self.field_index.to(x.device), len(self.in_type))
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r}"

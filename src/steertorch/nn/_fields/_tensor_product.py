@@ -12,6 +12,7 @@ from ...group._group import float64_default
 from ...gspaces import GSpace
 from ...kernels import kernel_basis
 from ._conv import _BasisExpansion
+from ._expansion_cache import ExpansionCache
 from ._module import EquivariantModule
 from ._nonlinearity import _check_input
 from ._plain import FieldTensorSquare, field_tensor_square
@@ -20,7 +21,7 @@ from ._type import FieldType, require_field_type
 __all__ = ["TensorProductModule"]
 
 
-class TensorProductModule(EquivariantModule, ExactConstants):
+class TensorProductModule(EquivariantModule, ExpansionCache, ExactConstants):
     r"""A learned quadratic nonlinearity, field by field (escnn's ``TensorProductModule``).
 
     ``in_type`` and ``out_type`` are uniform (every field carries the same representation, :math:`\rho` and
@@ -34,9 +35,10 @@ class TensorProductModule(EquivariantModule, ExactConstants):
     linear map :math:`W_c`, a learned combination of the intertwiners :math:`\rho \otimes \rho \to \sigma` (the
     steerable basis at the origin, as :class:`FieldLinear`; ``weights`` ``[C * dim]``, no bias, no mixing of fields).
     Pointwise in space and polynomial, so exactly equivariant for every group element. The matrices
-    ``[C, size(sigma), d * d]`` are expanded from the weights on every call (:meth:`expand_parameters`; escnn caches
-    them in eval mode); :meth:`export` gives a plain module holding them. ``initialize``: He-like (unit second moment
-    of the outputs for unit-variance inputs of the hidden type), otherwise zero weights.
+    ``[C, size(sigma), d * d]`` are expanded from the weights (:meth:`expand_parameters`; the forward reuses the
+    last expansion in eval mode without gradients to the weights, as :class:`R2Conv` and escnn); :meth:`export`
+    gives a plain module holding them. ``initialize``: He-like (unit second moment of the outputs for unit-variance
+    inputs of the hidden type), otherwise zero weights.
 
     ``ValueError`` if a type is not uniform, the numbers of fields differ, or no equivariant map
     :math:`\rho \otimes \rho \to \sigma` exists (escnn: "the basis for the steerable matrix is empty").
@@ -126,7 +128,7 @@ class TensorProductModule(EquivariantModule, ExactConstants):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(self.in_type, x, "TensorProductModule", module_dtype(self))
-        return field_tensor_square(x, self.expand_parameters())
+        return field_tensor_square(x, self._cached_expansion(self.expand_parameters))
 
     def export(self) -> nn.Module:
         """A plain :class:`~steertorch.nn._fields._plain.FieldTensorSquare` holding the expanded matrices."""

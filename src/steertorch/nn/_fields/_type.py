@@ -113,9 +113,11 @@ class FieldType:
         return FieldType(sub, [rho.restrict(sub.fibergroup) for rho in self.representations])
 
     def __eq__(self, other: object) -> bool:
+        if self is other:  # the common case (a module's in_type is the previous out_type): no matrix comparisons
+            return True
         return (isinstance(other, FieldType) and self.gspace == other.gspace
                 and len(self.representations) == len(other.representations)
-                and all(a == b for a, b in zip(self.representations, other.representations)))
+                and all(a is b or a == b for a, b in zip(self.representations, other.representations)))
 
     def __hash__(self) -> int:
         return hash((self.gspace, tuple(self.representations)))
