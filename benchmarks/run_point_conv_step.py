@@ -22,7 +22,9 @@ Rows: ``forward`` (under ``torch.no_grad``: inference) and ``fwd+bwd`` (gradient
 harmonics and the weights: what training on energies and forces needs first). Variants run interleaved
 round-robin in one process (one call of each per round), after one warm-up round; the table gives medians in ms and
 the ratios e3nn / kernel and torch / kernel (> 1: the kernel is faster). Outputs (and, kernel vs torch, gradients)
-are checked to agree first. The machine is shared: the load average is printed, and times are noisy.
+are checked to agree first. The machine is shared: the load average is printed, and times are noisy. Last, the
+kernel variant's step is timed in parts (gather, product, scatter and their backward passes), each with the
+allocation of its output: what is left outside the product.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def main() -> int:
     irreps_in = o3.Irreps(" + ".join(f"{args.mul}x{ir}" for ir in ("0e", "1o", "2e")))
     header = f"{'lmax':>4} | {'paths':>5} | {'row':<8} | {'kernel ms':>9} | {'torch ms':>9} | {'e3nn ms':>9} | " \
              f"{'e3nn / kernel':>13} | {'torch / kernel':>14}"
-    rows = []
+    rows, parts = [], []
     for lmax in args.lmax:
         irreps_sh = o3.Irreps.spherical_harmonics(lmax)
         mid, instructions = conv_instructions(o3, irreps_in, irreps_sh)
@@ -184,6 +186,8 @@ def main() -> int:
         for row, fn in (("forward", forward), ("fwd+bwd", fwd_bwd)):
             t = bench({name: (lambda name=name, fn=fn: fn(name)) for name in variants}, args.rounds)
             rows.append((lmax, len(instructions), row, t))
+        if kernel:
+            parts.append((lmax, kernel_parts(ours, x, sh, w, src, dst, grad_out, args.rounds)))
     print()
     print(header)
     print("-" * len(header))
@@ -193,7 +197,31 @@ def main() -> int:
         e3_ratio = "-" if e3 is None else f"{e3 / t['kernel']:.2f}x"
         print(f"{lmax:>4} | {paths:>5} | {row:<8} | {1e3 * t['kernel']:>9.1f} | {1e3 * t['torch']:>9.1f} | "
               f"{e3_ms:>9} | {e3_ratio:>13} | {t['torch'] / t['kernel']:>13.2f}x")
+    for lmax, t in parts:
+        total = sum(t.values())
+        print(f"lmax {lmax}, kernel step in parts (medians, ms; sum {1e3 * total:.0f}): "
+              + ", ".join(f"{name} {1e3 * v:.0f}" for name, v in t.items()))
     return 0
+
+
+def kernel_parts(tp, x: torch.Tensor, sh: torch.Tensor, w: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+                 grad_out: torch.Tensor, rounds: int) -> dict[str, float]:
+    """The kernel variant's step taken apart: the gather, the product and the scatter of the forward; the gather of
+    the output gradient (the scatter's backward), the product's backward (gradients of x[src], the harmonics and the
+    weights) and the scatter of x[src]'s gradient (the gather's backward). Each includes allocating its output."""
+    kp = tp._uvu_plan.kernel(x, sh, w, tp.cg_uvu)
+    cg, nodes = tp.cg_uvu, x.shape[0]
+    xe = x.index_select(0, src)
+    messages = kp.forward(xe, sh, w, cg)
+    ge = grad_out.index_select(0, dst)
+    return bench({
+        "gather": lambda: x.index_select(0, src),
+        "product": lambda: kp.forward(xe, sh, w, cg),
+        "scatter": lambda: messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages),
+        "gather of the gradient": lambda: grad_out.index_select(0, dst),
+        "product backward": lambda: kp.backward(xe, sh, w, cg, ge, (True, True, True)),
+        "scatter of x's gradient": lambda: xe.new_zeros(nodes, xe.shape[1]).index_add(0, src, xe),
+    }, rounds)
 
 
 def _off(f: Callable) -> object:
