@@ -350,7 +350,8 @@ def test_three_processes_compile_once(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.with_suffix(".lock").name])
     assert (path.stat().st_mode & 0o777) == 0o700
     lib = ctypes.CDLL(str(path))
-    for name in ("st_tp_forward_f32", "st_tp_forward_f64", "st_tp_backward_f32", "st_tp_backward_f64"):
+    for name in ("st_tp_forward_f32", "st_tp_forward_f64", "st_tp_backward_f32", "st_tp_backward_f64",
+                 "st_tpuvu_forward_f32", "st_tpuvu_forward_f64", "st_tpuvu_backward_f32", "st_tpuvu_backward_f64"):
         assert hasattr(lib, name)
 
 

@@ -24,7 +24,8 @@ views of the per-sample weights (never copied); no intermediate is concatenated.
 ``torch.compile``) the same plan runs with a hand-written backward (:mod:`._tensor_product_fused`; gradients of
 every order): in a compiled C kernel, one sample at a time (:mod:`._tensor_product_kernel`, built on first use
 where a C compiler exists; shared or per-sample weights), else, with shared weights, in torch operations on reused
-buffers. Otherwise
+buffers. When every path is a weighted "uvu" path with a multiplicity-1 second input (a tensor field network's
+convolution), the compiled kernel runs it on CPU where available (:mod:`._tensor_product_uvu`). Otherwise
 instructions are grouped by input pair; one GEMM contracts :math:`y` with the stacked
 Clebsch-Gordan coefficients of all the pair's paths and one batched product contracts
 :math:`x`; "uvw" paths into the same output are then merged into a single GEMM with the
@@ -44,8 +45,9 @@ from .._dtype import ExactConstants, check_input_dtype
 from ..group._wigner import wigner_3j
 from ._empty import connected_zeros
 from ._irreps import Irreps
-from ._tensor_product_fused import FusedPlan, fused_uvw_single
+from ._tensor_product_fused import FusedPlan, fused_product, fused_uvw_single
 from ._tensor_product_plan import forward_uvw_single, plan_uvw_single
+from ._tensor_product_uvu import UvuPlan, plan_uvu_single
 
 __all__ = ["TensorProduct", "FullyConnectedTensorProduct", "Instruction"]
 
@@ -80,7 +82,8 @@ class TensorProduct(ExactConstants):
     On CPU, "uvw" products of features with multiplicity-1 second inputs (point convolutions) run with a
     hand-written backward: in a C kernel compiled on first use where a C compiler exists
     (``steertorch.o3.cpu_kernel_available()``; shared or per-sample weights), else, with shared weights, on buffers
-    reused from call to call (``steertorch.o3.release_tensor_product_buffers()`` frees them).
+    reused from call to call (``steertorch.o3.release_tensor_product_buffers()`` frees them). So do the depthwise
+    "uvu" products of that shape (tensor field networks' convolutions), in the same kernel where it is available.
 
     >>> tp = TensorProduct("2x1o", "1o", "2x0e", [(0, 0, 0, "uvw", True)])
     >>> tp(torch.randn(10, 6), torch.randn(10, 3)).shape, tp.weight_numel
@@ -268,6 +271,13 @@ class TensorProduct(ExactConstants):
             self.register_constant("cg_fast", cg)
             identity = torch.equal(perm, torch.arange(perm.numel())) and perm.numel() == self.weight_numel
             self.register_buffer("w_perm_fast", None if identity else perm, persistent=False)
+        # depthwise fast path: only weighted uvu paths with second-input multiplicity 1 (a point convolution's
+        # features x spherical harmonics, one weight per channel and path); run by the compiled CPU kernel
+        uvu = plan_uvu_single(self.instructions, i1s, i2s, ios, self._w_offsets)
+        self._uvu_plan = None
+        if uvu is not None:
+            self._uvu_plan = UvuPlan(uvu[0], i1s, i2s, ios)
+            self.register_constant("cg_uvu", uvu[1])
 
     # ------------------------------------------------------------------ weights
     def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -375,6 +385,9 @@ class TensorProduct(ExactConstants):
                 return fused_uvw_single(x, y, w, self.cg_fast, self._fused_plan)
             return forward_uvw_single(x, y, w, self.cg_fast, self.w_perm_fast, self._fast_groups, self.irreps_in1,
                                       self.irreps_out, self.shared_weights)
+        if self._uvu_plan is not None and x.device.type == "cpu" and not torch.compiler.is_compiling() and \
+                not torch.jit.is_tracing() and self._uvu_plan.kernel(x, y, w, self.cg_uvu) is not None:
+            return fused_product(x, y, w, self.cg_uvu, self._uvu_plan)  # (derivatives of every order in the kernel)
         z = x.shape[0]
         i1s, i2s, ios = self.irreps_in1, self.irreps_in2, self.irreps_out
         # split (not slice): the backward of a split is one concatenation, not a zero-filled copy per slice

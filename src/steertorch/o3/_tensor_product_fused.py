@@ -35,6 +35,10 @@ by these same functions, so forces-then-loss training (double backward) and any 
 Where the compiled kernel of :mod:`._tensor_product_kernel` is available (a C compiler on the machine, CPU tensors of
 float32 or float64), B and its gradients are computed by it instead of the torch operations below; it recomputes
 what the backward reads, so nothing is kept between forward and backward (no pooled buffer).
+
+The autograd functions take any trilinear product whose plan has a ``kernel`` method: the "uvu" (depthwise)
+product of :mod:`._tensor_product_uvu` runs through them too (:func:`fused_product`), in its own kernel, with its
+pure-torch twin ``plan.reference`` (differentiated by autograd) where the kernel cannot take the tensors.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from . import _tensor_product_kernel as _kernel
 from ._irreps import Irreps
 from ._tensor_product_plan import _BMM_MIN, UvwGroup
 
-__all__ = ["FusedPlan", "fused_uvw_single", "release_buffers", "retained_bytes", "SCRATCH_BYTES", "POOL_BYTES"]
+__all__ = ["FusedPlan", "fused_product", "fused_uvw_single", "release_buffers", "retained_bytes", "SCRATCH_BYTES",
+           "POOL_BYTES"]
 
 #: Largest scratch buffer (bytes, per thread, dtype and device) a product uses; larger batches run in chunks.
 SCRATCH_BYTES = 32 << 20
@@ -489,6 +494,8 @@ def _forward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
     kernel = plan.kernel(x, y, w, cg)
     if kernel is not None:
         return kernel.forward(x.contiguous(), y.contiguous(), w.contiguous(), cg.contiguous())
+    if not isinstance(plan, FusedPlan):  # a plan with a kernel and a pure-torch twin only ("uvu")
+        return plan.reference(x, y, w, cg)
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim)
     step = plan.chunk(z, x.dtype, keep is not None)
@@ -535,6 +542,8 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
         x, y, w, cg, grad = (t.contiguous() for t in (x, y, w, cg, grad))
         grads = kernel.backward(x, y, w, cg, grad, needs)  # (zeroes the inputs no path reads itself)
         return (*grads, kernel.forward(x, y, w, cg)) if value else grads
+    if not isinstance(plan, FusedPlan):
+        return _reference_backward(plan, x, y, w, cg, grad, needs, value)
     z = x.shape[0]
     out = x.new_empty(z, plan.irreps_out.dim) if value else None
     grad = grad.contiguous()
@@ -566,6 +575,22 @@ def _backward(plan: FusedPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
             part = b[:, j * g.mul_out:(j + 1) * g.mul_out] if scalar else b[j * g.mul1:(j + 1) * g.mul1]
             gw_flat[off:off + g.mul1 * g.mul_out].view(g.mul1, g.mul_out).copy_(part)
     return (gx, gy, gw_flat, out) if value else (gx, gy, gw_flat)
+
+
+def _reference_backward(plan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, grad: torch.Tensor,
+                        needs: tuple[bool, bool, bool], value: bool) -> tuple:
+    """:func:`_backward` by autograd through the plan's pure-torch twin (``plan.reference``), for plans that have
+    no torch implementation of their own here: where the kernel cannot take the tensors."""
+    with torch.enable_grad():
+        inputs = [t.detach().requires_grad_(n) for t, n in zip((x, y, w), needs)]
+        out = plan.reference(*inputs, cg)
+        wanted = [t for t, n in zip(inputs, needs) if n]
+        found = iter(torch.autograd.grad(out, wanted, grad, allow_unused=True) if wanted else ())
+    grads = []
+    for t, n in zip(inputs, needs):
+        g = next(found) if n else None
+        grads.append(torch.zeros_like(t) if n and g is None else g)
+    return (*grads, out.detach()) if value else tuple(grads)
 
 
 def _not_leaf(t: torch.Tensor) -> torch.Tensor:
@@ -617,7 +642,7 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, w, cg, plan):
         ctx.save_for_backward(x, y, w, cg)
-        if plan.kernel(x, y, w, cg) is not None:  # the kernel recomputes what its backward reads
+        if plan.kernel(x, y, w, cg) is not None or not isinstance(plan, FusedPlan):  # recomputed by the backward
             ctx.plan, ctx.lease, ctx.generation = plan, None, 0
             return _forward(plan, x, y, w, cg, None)
         lease = _lend(max(1, x.shape[0] * plan.saved_row), x)
@@ -677,6 +702,13 @@ class _ProductGrads(torch.autograd.Function):
             dg = add(dg, value) if ng else dg
             dx, dy, dw = (add(d, g) if g is not None else d for d, g in zip((dx, dy, dw), grads))
         return dx, dy, dw, dg, None, None, None, None, None
+
+
+def fused_product(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor, plan) -> torch.Tensor:
+    """B(x, y, w) of any plan with a ``kernel`` method (:class:`FusedPlan`, or the "uvu" plan
+    :class:`~steertorch.o3._tensor_product_uvu.UvuPlan`), with the hand-written backward of every order: in the
+    compiled kernel where it takes the tensors, else in the plan's torch path."""
+    return _product(plan, x.contiguous(), y.contiguous(), w.contiguous(), cg)
 
 
 def fused_uvw_single(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor,

@@ -1,7 +1,9 @@
-/* CPU kernel of the "uvw" tensor product with a multiplicity-1 second input (features times spherical harmonics;
+/* CPU kernels of the tensor products whose second input has multiplicity 1 (features times spherical harmonics;
  * weights shared, or per sample: row z of a [z, numel] tensor, ld_w = numel), compiled on first use by
  * _tensor_product_kernel.py (twice: REAL float / double, VL its vector width, SUF the suffix of the exported names).
- * The math is that of _tensor_product_plan.py; per sample z (W: that sample's row with per-sample weights):
+ * Two connection modes, each forward and backward: "uvw" (st_tp_*) and "uvu" (st_tpuvu_*, depthwise).
+ *
+ * "uvw": the math of _tensor_product_plan.py; per sample z (W: that sample's row with per-sample weights):
  *
  *   A[c]            = sum_j y[z, j] cg[j, c]                        (cg: the plan's stacked Clebsch-Gordan matrix)
  *   T_p[k, u]       = sum_i A[acol + k * ak + i] x[z, xs + u * d1 + i]              (one path p: a -> o)
@@ -14,9 +16,17 @@
  * A path with d1 < d_o ("early") mixes the channels first, X_p[i, w] = sum_u x_a[u, i] W_p[u, w], then contracts
  * with A_p (d1 instead of d_o products per channel pair); its backward goes through gX_p[i, w] = sum_k A_p[k, i] g[k, w].
  *
+ * "uvu" (one weight per channel and path, the product of a tensor field network's convolution; A as above, the
+ * columns of path p at acol + k * d1 + i):
+ *
+ *   out[z, os + u * d_o + k] = sum_{p -> o} W[w_off + u] sum_i A[acol + k * d1 + i] x[z, xs + u * d1 + i]
+ *
+ * and, with H_p[i, u] = sum_k A_p[k, i] g[k, u]:  gx_a[u, i] += W_p[u] H_p[i, u],  gW_p[u] = sum_i x_a[u, i] H_p[i, u]
+ * (summed over z when shared),  gA_p[k, i] = sum_u g[k, u] W_p[u] x_a[u, i],  gy = cg gA as above.
+ *
  * Every sample is independent: threads take contiguous ranges of samples; each accumulates its own weight gradient
- * (over blocks of BLOCK samples held in registers), summed at the end. Intermediates live in per-thread buffers of a
- * few KB (no batch-sized temporary); T is recomputed in the backward. */
+ * (uvw: over blocks of BLOCK samples held in registers), summed at the end. Intermediates live in per-thread buffers
+ * of a few KB (no batch-sized temporary); T is recomputed in the backward. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,13 +44,16 @@ typedef real vec __attribute__((vector_size(VL * sizeof(real))));
 typedef struct { int64_t a, d1, mul1, acol, ak, o, d_o, mul_out, w_off, early; } path_t;
 typedef struct { int64_t xs, d1, mul, xt; } in_t;
 typedef struct { int64_t os, d_o, mul, p0, p1; } out_t;
+typedef struct { int64_t a, d1, mul, acol, o, d_o, w_off; } upath_t; /* a "uvu" path (mul: of input, output, W) */
 
-typedef struct {
+typedef struct job {
   int64_t z0, z1, n_in, n_out, n_paths, d_y, n_a, ld_x, ld_y, ld_out, numel, xt_len, t_len, g_len, ld_w;
   const path_t *paths; const in_t *ins; const out_t *outs;
   const real *x, *y, *w, *wt, *cg, *grad;
   real *out, *gx, *gy, *gw;
   int status;
+  const upath_t *upaths; /* "uvu" */
+  void (*range)(struct job *); /* what a thread runs on [z0, z1) */
 } job_t;
 
 static inline vec vload(const real *p) { vec v; memcpy(&v, p, sizeof v); return v; }
@@ -54,6 +67,19 @@ static void amat(const real *restrict yz, const real *restrict cg, real *restric
     const real yj = yz[j];
     const real *row = cg + j * n_a;
     for (int64_t c = 0; c < n_a; ++c) a[c] += yj * row[c];
+  }
+}
+
+/* gy[j] = sum_c cg[j, c] ga[c]: the gradient of y of one sample from that of A */
+static void gy_row(const real *restrict cg, const real *restrict ga, real *restrict gyz, int64_t d_y, int64_t n_a) {
+  for (int64_t j = 0; j < d_y; ++j) {
+    const real *row = cg + j * n_a;
+    vec acc = {0};
+    int64_t c = 0;
+    for (; c + VL <= n_a; c += VL) acc += vload(row + c) * vload(ga + c);
+    real tot = hsum(acc);
+    for (; c < n_a; ++c) tot += row[c] * ga[c];
+    gyz[j] = tot;
   }
 }
 
@@ -408,18 +434,7 @@ static void backward_range(job_t *jb) {
           transpose(gxz + b.xs, gxt + b.xt, b.mul, b.d1, 0);
         }
       }
-      if (jb->gy) {
-        real *gyz = jb->gy + z * jb->ld_y;
-        for (int64_t j = 0; j < jb->d_y; ++j) {
-          const real *row = jb->cg + j * na;
-          vec acc = {0};
-          int64_t c = 0;
-          for (; c + VL <= na; c += VL) acc += vload(row + c) * vload(ga + c);
-          real tot = hsum(acc);
-          for (; c < na; ++c) tot += row[c] * ga[c];
-          gyz[j] = tot;
-        }
-      }
+      if (jb->gy) gy_row(jb->cg, ga, jb->gy + z * jb->ld_y, jb->d_y, na);
     }
     for (int64_t n = 0; jb->gw && shared && n < jb->n_paths; ++n) {  /* shared weights' gradients, for the block */
       const path_t p = jb->paths[n];
@@ -440,10 +455,167 @@ static void backward_range(job_t *jb) {
   free(buf);
 }
 
-static void *forward_thread(void *q) { forward_range((job_t *)q); return 0; }
-static void *backward_thread(void *q) { backward_range((job_t *)q); return 0; }
+/* ------------------------------------------------------------------------------------------------ "uvu" */
 
-/* Runs the range [0, z) on n_threads threads (the calling one included); returns 0 on success. */
+/* acc[k * mul + u] (+)= w[u] sum_i a[k * d1 + i] xt[i * mul + u]: one path, vectorised over the channels u */
+static inline __attribute__((always_inline)) void uvu_contract_d(const real *restrict a, const real *restrict xt,
+    const real *restrict w, real *restrict acc, int64_t d_o, int64_t d1, int64_t mul, int add) {
+  const int64_t nv = mul / VL * VL;
+  for (int64_t u = 0; u < nv; u += VL) {
+    vec xv[MAXD];
+    for (int64_t i = 0; i < d1; ++i) xv[i] = vload(xt + i * mul + u);
+    const vec wv = vload(w + u);
+    for (int64_t k = 0; k < d_o; ++k) {
+      const real *ar = a + k * d1;
+      vec s = ar[0] * xv[0];
+      for (int64_t i = 1; i < d1; ++i) s += ar[i] * xv[i];
+      s *= wv;
+      if (add) s += vload(acc + k * mul + u);
+      vstore(acc + k * mul + u, s);
+    }
+  }
+  for (int64_t u = nv; u < mul; ++u)
+    for (int64_t k = 0; k < d_o; ++k) {
+      real s = 0;
+      for (int64_t i = 0; i < d1; ++i) s += a[k * d1 + i] * xt[i * mul + u];
+      s *= w[u];
+      acc[k * mul + u] = add ? acc[k * mul + u] + s : s;
+    }
+}
+
+static void uvu_contract(const real *a, const real *xt, const real *w, real *acc, int64_t d_o, int64_t d1,
+                         int64_t mul, int add) {
+  switch (d1 * 100 + d_o) {
+#define CASE(D1, DO) case D1 * 100 + DO: uvu_contract_d(a, xt, w, acc, DO, D1, mul, add); break;
+    CASE(1, 1) CASE(1, 3) CASE(1, 5) CASE(1, 7) CASE(3, 1) CASE(3, 3) CASE(3, 5) CASE(3, 7)
+    CASE(5, 1) CASE(5, 3) CASE(5, 5) CASE(5, 7) CASE(7, 1) CASE(7, 3) CASE(7, 5) CASE(7, 7)
+#undef CASE
+    default: uvu_contract_d(a, xt, w, acc, d_o, d1, mul, add);
+  }
+}
+
+/* The backward of one path, with H[i, u] = sum_k a[k * d1 + i] g[k * mul + u]:
+     gxt[i * mul + u] += w[u] H[i, u];   gw[u] (+)= sum_i xt[i * mul + u] H[i, u];
+     ga[k * d1 + i] = sum_u g[k * mul + u] w[u] xt[i * mul + u]
+   (each optional: null when not wanted; gw_add: accumulate into gw, else write it) */
+static inline __attribute__((always_inline)) void uvu_back_d(const real *restrict a, const real *restrict g,
+    const real *restrict xt, const real *restrict w, real *restrict gxt, real *restrict gw, real *restrict ga,
+    int64_t d_o, int64_t d1, int64_t mul, int gw_add) {
+  const int64_t nv = mul / VL * VL;
+  vec gacc[MAXD * MAXD];
+  if (ga)
+    for (int64_t c = 0; c < d_o * d1; ++c) gacc[c] = (vec){0};
+  for (int64_t u = 0; u < nv; u += VL) {
+    const vec wv = vload(w + u);
+    vec xv[MAXD], gv[MAXD];
+    for (int64_t i = 0; i < d1; ++i) xv[i] = gw || ga ? vload(xt + i * mul + u) : (vec){0};  /* (xt: unset) */
+    for (int64_t k = 0; k < d_o; ++k) gv[k] = vload(g + k * mul + u);
+    if (gxt || gw) {
+      vec gwv = {0};
+      for (int64_t i = 0; i < d1; ++i) {
+        vec h = a[i] * gv[0];
+        for (int64_t k = 1; k < d_o; ++k) h += a[k * d1 + i] * gv[k];
+        if (gxt) vstore(gxt + i * mul + u, vload(gxt + i * mul + u) + wv * h);
+        if (gw) gwv += xv[i] * h;
+      }
+      if (gw) vstore(gw + u, gw_add ? vload(gw + u) + gwv : gwv);
+    }
+    if (ga)
+      for (int64_t i = 0; i < d1; ++i) {
+        const vec xw = wv * xv[i];
+        for (int64_t k = 0; k < d_o; ++k) gacc[k * d1 + i] += gv[k] * xw;
+      }
+  }
+  if (ga)
+    for (int64_t c = 0; c < d_o * d1; ++c) ga[c] = hsum(gacc[c]);
+  for (int64_t u = nv; u < mul; ++u) {
+    real gws = 0;
+    for (int64_t i = 0; i < d1; ++i) {
+      real h = 0;
+      for (int64_t k = 0; k < d_o; ++k) h += a[k * d1 + i] * g[k * mul + u];
+      if (gxt) gxt[i * mul + u] += w[u] * h;
+      if (gw) gws += xt[i * mul + u] * h;
+      if (ga)
+        for (int64_t k = 0; k < d_o; ++k) ga[k * d1 + i] += g[k * mul + u] * w[u] * xt[i * mul + u];
+    }
+    if (gw) gw[u] = gw_add ? gw[u] + gws : gws;
+  }
+}
+
+static void uvu_back(const real *a, const real *g, const real *xt, const real *w, real *gxt, real *gw, real *ga,
+                     int64_t d_o, int64_t d1, int64_t mul, int gw_add) {
+  switch (d1 * 100 + d_o) {
+#define CASE(D1, DO) case D1 * 100 + DO: uvu_back_d(a, g, xt, w, gxt, gw, ga, DO, D1, mul, gw_add); break;
+    CASE(1, 1) CASE(1, 3) CASE(1, 5) CASE(1, 7) CASE(3, 1) CASE(3, 3) CASE(3, 5) CASE(3, 7)
+    CASE(5, 1) CASE(5, 3) CASE(5, 5) CASE(5, 7) CASE(7, 1) CASE(7, 3) CASE(7, 5) CASE(7, 7)
+#undef CASE
+    default: uvu_back_d(a, g, xt, w, gxt, gw, ga, d_o, d1, mul, gw_add);
+  }
+}
+
+static void uvu_forward_range(job_t *jb) {
+  real *a = malloc(sizeof(real) * (jb->n_a + jb->xt_len + jb->g_len + 1));
+  if (!a) { jb->status = 1; return; }
+  real *xt = a + jb->n_a, *accb = xt + jb->xt_len;
+  for (int64_t z = jb->z0; z < jb->z1; ++z) {
+    real *oz = jb->out + z * jb->ld_out;
+    const real *wz = jb->w + z * jb->ld_w;  /* ld_w = 0: shared weights */
+    amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, jb->n_a);
+    transpose_in(jb, jb->x + z * jb->ld_x, xt);
+    for (int64_t o = 0; o < jb->n_out; ++o) {
+      const out_t ob = jb->outs[o];
+      if (ob.p0 == ob.p1) { memset(oz + ob.os, 0, sizeof(real) * ob.d_o * ob.mul); continue; }
+      real *acc = ob.d_o == 1 ? oz + ob.os : accb;  /* (d_o = 1: the layouts agree) */
+      for (int64_t n = ob.p0; n < ob.p1; ++n) {
+        const upath_t p = jb->upaths[n];
+        uvu_contract(a + p.acol, xt + jb->ins[p.a].xt, wz + p.w_off, acc, p.d_o, p.d1, p.mul, n != ob.p0);
+      }
+      if (ob.d_o > 1) transpose(oz + ob.os, acc, ob.mul, ob.d_o, 0);
+    }
+  }
+  free(a);
+}
+
+static void uvu_backward_range(job_t *jb) {
+  const int64_t na = jb->n_a, nx = jb->xt_len;
+  real *buf = malloc(sizeof(real) * (2 * na + 2 * nx + jb->g_len + 1));
+  if (!buf) { jb->status = 1; return; }
+  real *a = buf, *ga = a + na, *xt = ga + na, *gxt = xt + nx, *gkb = gxt + nx;
+  const int shared = jb->ld_w == 0;
+  for (int64_t z = jb->z0; z < jb->z1; ++z) {
+    const real *wz = jb->w + z * jb->ld_w, *gz = jb->grad + z * jb->ld_out;
+    real *gwz = jb->gw ? jb->gw + z * jb->ld_w : 0;  /* shared: this thread's sum */
+    amat(jb->y + z * jb->ld_y, jb->cg, a, jb->d_y, na);
+    if (jb->gw || jb->gy) transpose_in(jb, jb->x + z * jb->ld_x, xt);
+    if (jb->gx) memset(gxt, 0, sizeof(real) * nx);
+    for (int64_t o = 0; o < jb->n_out; ++o) {
+      const out_t ob = jb->outs[o];
+      if (ob.p0 == ob.p1) continue;
+      const real *gk = gz + ob.os;
+      if (ob.d_o > 1) { transpose(gkb, gz + ob.os, ob.mul, ob.d_o, 1); gk = gkb; }
+      for (int64_t n = ob.p0; n < ob.p1; ++n) {
+        const upath_t p = jb->upaths[n];
+        const int64_t xo = jb->ins[p.a].xt;
+        uvu_back(a + p.acol, gk, xt + xo, wz + p.w_off, jb->gx ? gxt + xo : 0, gwz ? gwz + p.w_off : 0,
+                 jb->gy ? ga + p.acol : 0, p.d_o, p.d1, p.mul, shared);
+      }
+    }
+    if (jb->gx) {
+      real *gxz = jb->gx + z * jb->ld_x;
+      for (int64_t n = 0; n < jb->n_in; ++n) {
+        const in_t b = jb->ins[n];
+        transpose(gxz + b.xs, gxt + b.xt, b.mul, b.d1, 0);
+      }
+    }
+    if (jb->gy) gy_row(jb->cg, ga, jb->gy + z * jb->ld_y, jb->d_y, na);
+  }
+  free(buf);
+}
+
+static void *thread_main(void *q) { job_t *jb = q; jb->range(jb); return 0; }
+
+/* Runs proto.range on [0, z) on n_threads threads (the calling one included); returns 0 on success. With shared
+   weights (ld_w = 0) a backward's threads accumulate their weight gradients apart, summed into proto.gw at the end. */
 static int run(job_t proto, int64_t z, int n_threads, int backward) {
   if (n_threads < 1) n_threads = 1;
   if (n_threads > z) n_threads = z > 0 ? (int)z : 1;
@@ -464,11 +636,9 @@ static int run(job_t proto, int64_t z, int n_threads, int backward) {
     if (k > 0 && gw_parts) jobs[k].gw = gw_parts + (size_t)(k - 1) * proto.numel;
   }
   for (int k = 1; k < n_threads; ++k, ++started)
-    if (pthread_create(&threads[k], 0, backward ? backward_thread : forward_thread, &jobs[k])) break;
-  for (int k = started; k < n_threads; ++k) {  /* threads that could not start: run here */
-    if (backward) backward_range(&jobs[k]); else forward_range(&jobs[k]);
-  }
-  if (backward) backward_range(&jobs[0]); else forward_range(&jobs[0]);
+    if (pthread_create(&threads[k], 0, thread_main, &jobs[k])) break;
+  for (int k = started; k < n_threads; ++k) jobs[k].range(&jobs[k]);  /* threads that could not start: run here */
+  jobs[0].range(&jobs[0]);
   for (int k = 1; k < started; ++k) pthread_join(threads[k], 0);
   for (int k = 0; k < n_threads; ++k) status |= jobs[k].status;
   if (gw_parts) {
@@ -486,7 +656,7 @@ static int run(job_t proto, int64_t z, int n_threads, int backward) {
 int NAME(st_tp_forward)(int64_t z, const int64_t *sizes, const path_t *paths, const in_t *ins, const out_t *outs,
                         const real *x, const real *y, const real *w, const real *cg, real *out, int n_threads) {
   job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
-             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, 0, cg, 0, out, 0, 0, 0, 0};
+             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, 0, cg, 0, out, 0, 0, 0, 0, 0, forward_range};
   return run(j, z, n_threads, 0);
 }
 
@@ -506,8 +676,32 @@ int NAME(st_tp_backward)(int64_t z, const int64_t *sizes, const path_t *paths, c
     }
   }
   job_t j = {0, 0, sizes[0], sizes[1], sizes[2], sizes[3], sizes[4], sizes[5], sizes[6], sizes[7], sizes[8], sizes[9],
-             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, wt, cg, grad, 0, gx, gy, gw, 0};
+             sizes[10], sizes[11], sizes[12], paths, ins, outs, x, y, w, wt, cg, grad, 0, gx, gy, gw, 0, 0,
+             backward_range};
   const int status = run(j, z, n_threads, 1);
   free(wt);
   return status;
+}
+
+/* "uvu": the same sizes (t_len unused), paths upath_t, outs' p0 / p1 index paths; g_len >= d_o * mul of every output */
+int NAME(st_tpuvu_forward)(int64_t z, const int64_t *sizes, const upath_t *paths, const in_t *ins, const out_t *outs,
+                           const real *x, const real *y, const real *w, const real *cg, real *out, int n_threads) {
+  job_t j = {.n_in = sizes[0], .n_out = sizes[1], .n_paths = sizes[2], .d_y = sizes[3], .n_a = sizes[4],
+             .ld_x = sizes[5], .ld_y = sizes[6], .ld_out = sizes[7], .numel = sizes[8], .xt_len = sizes[9],
+             .t_len = sizes[10], .g_len = sizes[11], .ld_w = sizes[12], .upaths = paths, .ins = ins, .outs = outs,
+             .x = x, .y = y, .w = w, .cg = cg, .out = out, .range = uvu_forward_range};
+  return run(j, z, n_threads, 0);
+}
+
+/* gx, gy, gw may be null (not wanted); shared: gw (zeroed by the caller) accumulates; per-sample: each path's
+   weights in gw's rows are written (the caller zeroes the weights of no path) */
+int NAME(st_tpuvu_backward)(int64_t z, const int64_t *sizes, const upath_t *paths, const in_t *ins,
+                            const out_t *outs, const real *x, const real *y, const real *w, const real *cg,
+                            const real *grad, real *gx, real *gy, real *gw, int n_threads) {
+  job_t j = {.n_in = sizes[0], .n_out = sizes[1], .n_paths = sizes[2], .d_y = sizes[3], .n_a = sizes[4],
+             .ld_x = sizes[5], .ld_y = sizes[6], .ld_out = sizes[7], .numel = sizes[8], .xt_len = sizes[9],
+             .t_len = sizes[10], .g_len = sizes[11], .ld_w = sizes[12], .upaths = paths, .ins = ins, .outs = outs,
+             .x = x, .y = y, .w = w, .cg = cg, .grad = grad, .gx = gx, .gy = gy, .gw = gw,
+             .range = uvu_backward_range};
+  return run(j, z, n_threads, 1);
 }
