@@ -192,18 +192,14 @@ def _file_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # (releases the lock)
 
 
-_fresh: list[Path] = []  # the fresh private directory of this process, once made (shared by every library)
-
-
 def _private_roots() -> Iterator[Path]:
     """Where a library may live: the cache, else ``steertorch-<uid>`` in the temporary directory, else a fresh
-    private directory of this process (removed at exit)."""
+    private directory of this process (made only when reached; removed at exit)."""
     yield cache_dir()
     yield Path(tempfile.gettempdir()) / f"steertorch-{getattr(os, 'getuid', lambda: 'user')()}"
-    if not _fresh:
-        _fresh.append(Path(tempfile.mkdtemp(prefix="steertorch-")))  # created 0700 by this process
-        atexit.register(shutil.rmtree, _fresh[0], True)
-    yield _fresh[0]
+    fresh = tempfile.mkdtemp(prefix="steertorch-")  # created 0700 by this process
+    atexit.register(shutil.rmtree, fresh, True)
+    yield Path(fresh)
 
 
 class NativeLibrary:

@@ -15,12 +15,13 @@ import pytest
 import torch
 from _equivariance_helpers import check_irreps_equivariant, default_dtype, gen
 
+import steertorch._native as native
 import steertorch.o3._tensor_product_kernel as kernel
 from steertorch import o3
 from steertorch.o3._tensor_product_plan import forward_uvw_single
 
 # where the kernel can be built and is not switched off, it must be in use (test_the_kernel_is_built...)
-needs_compiler = pytest.mark.skipif(kernel._compiler() is None or os.environ.get("STEERTORCH_CPU_KERNEL") == "0",
+needs_compiler = pytest.mark.skipif(native._compiler() is None or os.environ.get("STEERTORCH_CPU_KERNEL") == "0",
                                     reason="no C compiler on this machine, or STEERTORCH_CPU_KERNEL=0")
 
 
@@ -54,7 +55,7 @@ def test_the_kernel_is_built_where_a_compiler_exists():
 
 
 def test_switched_off_by_the_environment(monkeypatch):
-    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
     monkeypatch.setenv("STEERTORCH_CPU_KERNEL", "0")
     assert not kernel.cpu_kernel_available()
     tp, x, y = _case("4x0e + 4x1o", "0e + 1o", "4x0e + 4x1o", batch=5)
@@ -228,7 +229,7 @@ def _plant(path, marker):
     """A shared object at ``path`` whose constructor creates ``marker`` (it runs if the library is ever loaded)."""
     src = path.parent / "plant.c"
     src.write_text(PLANT)
-    cc = kernel._compiler().split()
+    cc = native._compiler().split()
     assert os.spawnvp(os.P_WAIT, cc[0], [*cc, "-shared", "-fPIC", f'-DMARKER="{marker}"', str(src), "-o",
                                          str(path)]) == 0
     src.unlink()
@@ -239,19 +240,19 @@ def fresh(monkeypatch, tmp_path):
     """The kernel loaded anew, the temporary directory in tmp_path, and "compiling" by copying the library already
     built (fast; the compile itself is tested by test_three_processes_compile_once)."""
     assert kernel.cpu_kernel_available()
-    built = kernel._state["path"]
+    built = kernel._LIBRARY._state["path"]
     compiled = []
 
-    def copy_build(cc, out):
+    def copy_build(cc, source, out):
         compiled.append(out)
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(built.read_bytes())
         tmp.chmod(0o700)
         os.replace(tmp, out)
 
-    monkeypatch.setattr(kernel, "_state", {})
-    monkeypatch.setattr(kernel, "_build", copy_build)
-    monkeypatch.setattr(kernel.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
+    monkeypatch.setattr(native, "_build", copy_build)
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     return compiled
 
 
@@ -261,7 +262,7 @@ def test_a_library_planted_in_a_world_writable_cache_is_not_loaded(fresh, monkey
     shared.mkdir()
     shared.chmod(0o777)
     marker = tmp_path / "planted-code-ran"
-    _plant(shared / kernel._library_name(kernel._compiler()), marker)
+    _plant(shared / kernel._LIBRARY._name(native._compiler()), marker)
     monkeypatch.setenv("STEERTORCH_CACHE", str(shared))
     info = kernel.kernel_info()
     assert not marker.exists()
@@ -274,14 +275,14 @@ def test_a_library_planted_in_a_world_writable_cache_is_not_loaded(fresh, monkey
 def test_a_group_writable_library_is_not_loaded_but_rebuilt(fresh, monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
-    path = cache / kernel._library_name(kernel._compiler())
+    path = cache / kernel._LIBRARY._name(native._compiler())
     marker = tmp_path / "planted-code-ran"
     _plant(path, marker)
     path.chmod(0o770)
     monkeypatch.setenv("STEERTORCH_CACHE", str(cache))
     assert kernel.cpu_kernel_available()
     assert not marker.exists() and fresh == [path]
-    assert kernel._unsafe(path, False) is None  # replaced by a private build
+    assert native._unsafe(path, False) is None  # replaced by a private build
     assert "writable by its group" in kernel.kernel_info()["notes"][0]
 
 
@@ -312,24 +313,25 @@ def test_private_directories(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    assert "writable by group and others" in kernel._private_dir(shared)
+    assert "writable by group and others" in native._private_dir(shared)
     shared.chmod(0o730)
-    assert "writable by its group" in kernel._private_dir(shared)
+    assert "writable by its group" in native._private_dir(shared)
     (tmp_path / "link").symlink_to(tmp_path / "a")
-    assert "symbolic link" in kernel._private_dir(tmp_path / "link")
+    assert "symbolic link" in native._private_dir(tmp_path / "link")
     private = tmp_path / "a" / "b"
-    assert kernel._private_dir(private) is None
+    assert native._private_dir(private) is None
     assert all((p.stat().st_mode & 0o777) == 0o700 for p in (tmp_path / "a", private))
     if os.getuid() == 0:  # root can give a directory away
         other = tmp_path / "other"
         other.mkdir(mode=0o700)
         os.chown(other, 65534, -1)
-        assert "belongs to uid 65534" in kernel._private_dir(other)
+        assert "belongs to uid 65534" in native._private_dir(other)
 
 
 _START = """
 import logging, sys
 logging.basicConfig(level=logging.INFO)  # (the old loader only logged its compiles)
+import steertorch._native as native
 import steertorch.o3._tensor_product_kernel as kernel
 print(kernel.cpu_kernel_available())
 """
@@ -364,15 +366,15 @@ def _info(capsys) -> str:
 
 
 def test_info_shows_the_kernel_path_and_cache(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
     monkeypatch.setenv("STEERTORCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("STEERTORCH_CPU_KERNEL", "0")
     out = _info(capsys)
     assert "not in use (the torch path runs): switched off by STEERTORCH_CPU_KERNEL=0" in out
     assert f"cache: {tmp_path / 'cache'}" in out
-    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
     monkeypatch.delenv("STEERTORCH_CPU_KERNEL")
-    monkeypatch.setattr(kernel, "_compiler", lambda: None)
+    monkeypatch.setattr(native, "_compiler", lambda: None)
     assert "no C compiler found" in _info(capsys)
 
 
@@ -380,14 +382,14 @@ def test_info_shows_the_kernel_path_and_cache(monkeypatch, capsys, tmp_path):
 def test_info_shows_the_library_in_use(capsys):
     assert kernel.cpu_kernel_available()
     out = _info(capsys)
-    assert f"cpu kernel in use: {kernel._state['path']}" in out and "cache: " in out
+    assert f"cpu kernel in use: {kernel._LIBRARY._state['path']}" in out and "cache: " in out
 
 
 @needs_compiler
 def test_a_compile_error_is_reported_with_the_compiler_output(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
     monkeypatch.setenv("STEERTORCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kernel, "_compiler", lambda: "cc -include /no/such/header_kx.h")
+    monkeypatch.setattr(native, "_compiler", lambda: "cc -include /no/such/header_kx.h")
     assert not kernel.cpu_kernel_available()
     err = capsys.readouterr().err
     assert err.count("steertorch: compiling the CPU tensor-product kernel") == 1

@@ -14,12 +14,13 @@ import pytest
 import torch
 from _equivariance_helpers import check_irreps_equivariant, default_dtype, gen
 
+import steertorch._native as native
 import steertorch.o3._tensor_product_kernel as kernel
 from steertorch import o3
 from steertorch.o3._tensor_product_fused import fused_product
 from steertorch.o3._tensor_product_uvu import forward_uvu_single, plan_uvu_single
 
-needs_compiler = pytest.mark.skipif(kernel._compiler() is None or os.environ.get("STEERTORCH_CPU_KERNEL") == "0",
+needs_compiler = pytest.mark.skipif(native._compiler() is None or os.environ.get("STEERTORCH_CPU_KERNEL") == "0",
                                     reason="no C compiler on this machine, or STEERTORCH_CPU_KERNEL=0")
 
 
@@ -233,7 +234,7 @@ def test_the_pure_torch_twin_and_its_autograd_fallback(shared):
 
 
 def test_switched_off_by_the_environment(monkeypatch):
-    monkeypatch.setattr(kernel, "_state", {})
+    monkeypatch.setattr(kernel._LIBRARY, "_state", {})
     monkeypatch.setenv("STEERTORCH_CPU_KERNEL", "0")
     tp, x, y, w = _case("4x0e + 4x1o", "0e + 1o", batch=5)
     assert tp._uvu_plan.kernel(x, y, w, tp.cg_uvu) is None

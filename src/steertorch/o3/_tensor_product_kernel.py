@@ -21,18 +21,12 @@ too thin to run fast; ``_tensor_product_kernel.c`` instead runs the whole chain 
 of a few KB (vectorised, one thread per range of samples), for the forward and the backward (the gradients of x, y
 and the weights; :math:`T` is recomputed, not kept).
 
-It is compiled on first use with the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; a few seconds,
-announced by one line on stderr unless ``STEERTORCH_QUIET=1``) into ``$STEERTORCH_CACHE`` (default
-``$XDG_CACHE_HOME/steertorch`` or ``~/.cache/steertorch``), once per source, compiler and machine. The library is a
-shared object that runs in the process, so it is loaded only from a directory that belongs to the user and that no
-one else can write (created 0700; group- or world-writable directories, directories of another user and symbolic
-links are refused) and only if the file has the same properties (else it is rebuilt). Where the cache is refused,
-``steertorch-<uid>`` in the temporary directory is used with the same checks, and failing that a fresh private
-directory for this process. Processes starting together build it once: the build holds a lock (``flock``) on a file
-next to the library and looks for the library again once it has the lock. Without a compiler, or with
-``STEERTORCH_CPU_KERNEL=0``, the products run the pure-torch path of :mod:`._tensor_product_fused` instead, which
-computes the same values; :func:`cpu_kernel_available` says which and :func:`kernel_info` why (``steertorch info``
-prints it).
+It is built and loaded by :class:`steertorch._native.NativeLibrary` (compiled on first use with the system C
+compiler, a few seconds, announced by one line on stderr unless ``STEERTORCH_QUIET=1``, into a private cache
+directory, once per source, compiler and machine; loaded only from directories and files that no one else can
+write). Without a compiler, or with ``STEERTORCH_CPU_KERNEL=0``, the products run the pure-torch path of
+:mod:`._tensor_product_fused` instead, which computes the same values; :func:`cpu_kernel_available` says which and
+:func:`kernel_info` why (``steertorch info`` prints it).
 
 The kernel is exposed as ``torch.library`` custom operators with fake implementations, two per mode,
 ``torch.ops.steertorch.tp_uvw_forward`` / ``tp_uvw_backward`` and ``tp_uvu_forward`` / ``tp_uvu_backward``, whose
@@ -46,131 +40,20 @@ True
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import stat
-import subprocess
-import sys
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no lock (the library is still written atomically)
-    fcntl = None
+from .._native import NativeLibrary, native_threads
 
 __all__ = ["cpu_kernel_available", "kernel_info", "KernelPlan", "UvuKernelPlan"]
 
 _SOURCE = Path(__file__).with_name("_tensor_product_kernel.c")
 _MAXD = 16  # largest 2l + 1 the kernel takes (MAXD in the C source)
-_FLAGS = ["-O3", "-fPIC", "-pthread", "-fno-math-errno"]
-_ARCH_FLAGS = (["-march=native"], [])  # the first that compiles
 _DTYPES = {torch.float32: ("float", 8, "f32"), torch.float64: ("double", 4, "f64")}
-_COMPILE_TIMEOUT_S = 300
 _ROWS_PER_THREAD = 64  # fewer rows than this per thread: fewer threads (starting one costs tens of microseconds)
-_ERROR_LINES = 4  # lines of the compiler's error output kept as the reason of a fallback
-
-_lock = threading.Lock()
-# once tried: "lib" the loaded library or None; "path" the library (or None); "reason" why the torch path runs (None
-# when the kernel is in use); "notes" locations refused or failed on the way
-_state: dict = {}
-
-
-class _CompileError(RuntimeError):
-    """The compiler failed (its first error lines in the message): the same everywhere, so no other directory is
-    tried."""
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("STEERTORCH_CACHE")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "steertorch"
-
-
-def _compiler() -> str | None:
-    cc = os.environ.get("CC")
-    if cc and shutil.which(cc.split()[0]):
-        return cc
-    for name in ("cc", "gcc", "clang"):
-        if shutil.which(name):
-            return name
-    return None
-
-
-def _machine_id() -> str:
-    """What the compiled code depends on besides its source: the CPU (``-march=native``) and the platform."""
-    parts = [platform.machine(), platform.system(), sys.platform]
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "model name", "Features")):
-                    parts.append(line.strip())
-                    if len(parts) > 6:
-                        break
-    except OSError:
-        parts.append(platform.processor())
-    return "\n".join(parts)
-
-
-def _library_name(cc: str) -> str:
-    """The library's file name: a hash of everything the compiled code depends on."""
-    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), cc.encode(), " ".join(_FLAGS).encode(),
-                                     _machine_id().encode()])).hexdigest()[:20]
-    return f"tp_kernel_{key}.so"
-
-
-def _say(message: str) -> None:
-    """One line on stderr (seen by default, unlike ``logging.info``), unless ``STEERTORCH_QUIET=1``."""
-    if os.environ.get("STEERTORCH_QUIET", "0") in ("", "0"):
-        print(f"steertorch: {message}", file=sys.stderr, flush=True)
-
-
-def _build(cc: str, out: Path) -> None:
-    """Compile the source for float and double into ``out`` (written atomically, mode 0700); ``_CompileError`` with
-    the compiler's first error lines if it fails."""
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # (created 0700)
-        errors = ""
-        for arch in _ARCH_FLAGS:
-            objects = [str(Path(tmp) / f"kernel_{suffix}.o") for _, _, suffix in _DTYPES.values()]
-            logs = [Path(tmp) / f"kernel_{suffix}.log" for _, _, suffix in _DTYPES.values()]
-            jobs = []
-            for (real, width, suffix), obj, log in zip(_DTYPES.values(), objects, logs):  # both precisions at once
-                with open(log, "wb") as err:
-                    jobs.append(subprocess.Popen([*cc.split(), *_FLAGS, *arch, f"-DREAL={real}", f"-DVL={width}",
-                                                  f"-DSUF={suffix}", "-c", str(_SOURCE), "-o", obj],
-                                                 stdout=subprocess.DEVNULL, stderr=err))
-            try:
-                codes = [job.wait(timeout=_COMPILE_TIMEOUT_S) for job in jobs]  # (a list: wait for both)
-            except subprocess.TimeoutExpired:
-                for job in jobs:
-                    job.kill()
-                    job.wait()
-                raise _CompileError(f"{cc} took more than {_COMPILE_TIMEOUT_S} s") from None
-            if any(codes):
-                errors = next(log.read_text(errors="replace") for log, code in zip(logs, codes) if code)
-                continue
-            lib = Path(tmp) / "kernel.so"
-            link = subprocess.run([*cc.split(), "-shared", "-pthread", *objects, "-o", str(lib)], capture_output=True,
-                                  text=True, errors="replace")
-            if link.returncode != 0:
-                errors = link.stderr
-                continue
-            os.chmod(lib, 0o700)
-            os.replace(lib, out)  # atomic: a concurrent process sees the old file or the whole new one
-            return
-        lines = [line for line in errors.splitlines() if line.strip()][:_ERROR_LINES]
-        raise _CompileError(f"{cc} failed: " + (" | ".join(lines) or "no error output"))
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -186,120 +69,11 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-def _unsafe(path: Path, is_dir: bool) -> str | None:
-    """Why ``path`` may not be trusted (None if it may): it must be a directory (or regular file) and not a symbolic
-    link, owned by this user, and not writable by group or others."""
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        return f"{path} is a symbolic link"
-    if is_dir and not stat.S_ISDIR(st.st_mode) or not is_dir and not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a {'directory' if is_dir else 'regular file'}"
-    uid = getattr(os, "getuid", lambda: st.st_uid)()
-    if st.st_uid != uid:
-        return f"{path} belongs to uid {st.st_uid}, not to this user (uid {uid})"
-    if st.st_mode & 0o022:
-        return f"{path} is writable by {'group and others' if st.st_mode & 0o002 else 'its group'} " \
-               f"(mode {stat.S_IMODE(st.st_mode):o})"
-    return None
-
-
-def _private_dir(root: Path) -> str | None:
-    """Make ``root`` a directory only this user can write: the missing components are created 0700 and checked, and
-    so is ``root`` itself. None if it is, else why not (a directory that someone else could have written into, a
-    symbolic link, a component that cannot be created)."""
-    try:
-        missing = []
-        p = Path(os.path.abspath(root))
-        while not os.path.lexists(p) and p != p.parent:
-            missing.append(p)
-            p = p.parent
-        for d in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(d, 0o700)
-            why = _unsafe(d, True)
-            if why:
-                return why
-        return _unsafe(root, True)
-    except OSError as exc:
-        return f"{root} cannot be used ({exc.strerror or exc})"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes on ``path`` (created 0600 in a private directory), held in the block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # (releases the lock)
-
-
-def _open(path: Path) -> ctypes.CDLL:
-    try:
-        return _declare(ctypes.CDLL(str(path)))
-    except (OSError, AttributeError) as exc:
-        raise OSError(f"{path} could not be loaded ({exc})") from None
-
-
-def _load_or_build(cc: str, root: Path, notes: list[str]) -> tuple[ctypes.CDLL, Path]:
-    """The library in the private directory ``root``, built there first (once across processes) if it is missing or
-    not safe to load."""
-    path = root / _library_name(cc)
-    if os.path.lexists(path) and _unsafe(path, False) is None:
-        return _open(path), path
-    with _file_lock(path.with_suffix(".lock")):
-        if os.path.lexists(path):  # (perhaps built by another process meanwhile)
-            why = _unsafe(path, False)
-            if why is None:
-                return _open(path), path
-            notes.append(f"not loaded: {why}; rebuilt")
-        _say(f"compiling the CPU tensor-product kernel (once, ~5 s) into {path}")
-        _build(cc, path)
-    return _open(path), path
-
-
-def _private_roots() -> Iterator[Path]:
-    """Where the library may live: the cache, else ``steertorch-<uid>`` in the temporary directory, else a fresh
-    private directory of this process (removed at exit)."""
-    yield _cache_dir()
-    yield Path(tempfile.gettempdir()) / f"steertorch-{getattr(os, 'getuid', lambda: 'user')()}"
-    fresh = tempfile.mkdtemp(prefix="steertorch-")  # created 0700 by this process
-    atexit.register(shutil.rmtree, fresh, True)
-    yield Path(fresh)
-
-
-def _find() -> dict:
-    """Load (or build) the library: the new ``_state``."""
-    notes: list[str] = []
-    if os.environ.get("STEERTORCH_CPU_KERNEL", "1") == "0":
-        return {"lib": None, "path": None, "reason": "switched off by STEERTORCH_CPU_KERNEL=0", "notes": notes}
-    cc = _compiler()
-    if cc is None:
-        return {"lib": None, "path": None, "reason": "no C compiler found ($CC, cc, gcc or clang)", "notes": notes}
-    for root in _private_roots():
-        why = _private_dir(root)
-        if why is not None:
-            notes.append(f"unsafe cache directory, not used: {why}")
-            continue
-        try:
-            lib, path = _load_or_build(cc, root, notes)
-            return {"lib": lib, "path": path, "reason": None, "notes": notes}
-        except _CompileError as exc:
-            return {"lib": None, "path": None, "reason": f"compiling failed: {exc}", "notes": notes}
-        except (OSError, subprocess.SubprocessError) as exc:
-            notes.append(str(exc))
-    return {"lib": None, "path": None, "reason": "; ".join(notes), "notes": notes}
+_LIBRARY = NativeLibrary("tp_kernel", _SOURCE, _declare, "tensor-product kernel")
 
 
 def _load() -> ctypes.CDLL | None:
-    if "lib" in _state:
-        return _state["lib"]
-    with _lock:
-        if "lib" not in _state:
-            _state.update(_find())
-        return _state["lib"]
+    return _LIBRARY.load()
 
 
 def cpu_kernel_available() -> bool:
@@ -323,14 +97,12 @@ def kernel_info() -> dict:
     >>> info["available"] == (info["reason"] is None)
     True
     """
-    _load()
-    return {"available": _state["lib"] is not None, "path": None if _state["path"] is None else str(_state["path"]),
-            "cache": str(_cache_dir()), "reason": _state["reason"], "notes": list(_state["notes"])}
+    return _LIBRARY.info()
 
 
 def _threads(rows: int) -> int:
     """torch's intra-op thread count, less where the batch is too small to be worth a thread each."""
-    return max(1, min(torch.get_num_threads(), rows // _ROWS_PER_THREAD))
+    return native_threads(rows, _ROWS_PER_THREAD)
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:  # (at call time: never kept)
@@ -506,11 +278,10 @@ class UvuKernelPlan(_KernelTables):
 def _run_forward(symbol: str, op: str, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cg: torch.Tensor,
                  sizes: torch.Tensor, paths: torch.Tensor, ins: torch.Tensor, outs: torch.Tensor,
                  out_dim: int) -> torch.Tensor:
-    lib = _load()
-    if lib is None:
-        raise RuntimeError(f"steertorch::{op}: the CPU kernel is not available ({_state['reason']})")
+    if _load() is None:
+        raise RuntimeError(f"steertorch::{op}: the CPU kernel is not available ({_LIBRARY.reason()})")
     out = x.new_empty(x.shape[0], out_dim)
-    fn = getattr(lib, f"{symbol}_{_DTYPES[x.dtype][2]}")
+    fn = _LIBRARY.function(f"{symbol}_{_DTYPES[x.dtype][2]}")
     if fn(x.shape[0], sizes.data_ptr(), paths.data_ptr(), ins.data_ptr(), outs.data_ptr(), x.data_ptr(),
           y.data_ptr(), w.data_ptr(), cg.data_ptr(), out.data_ptr(), _threads(x.shape[0])) != 0:
         raise MemoryError("the tensor product's CPU kernel could not allocate its buffers")
@@ -521,9 +292,8 @@ def _run_backward(symbol: str, op: str, x: torch.Tensor, y: torch.Tensor, w: tor
                   grad: torch.Tensor, sizes: torch.Tensor, paths: torch.Tensor, ins: torch.Tensor, outs: torch.Tensor,
                   dead_inputs: torch.Tensor, unused_weights: torch.Tensor, need_x: bool, need_y: bool,
                   need_w: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    lib = _load()
-    if lib is None:
-        raise RuntimeError(f"steertorch::{op}: the CPU kernel is not available ({_state['reason']})")
+    if _load() is None:
+        raise RuntimeError(f"steertorch::{op}: the CPU kernel is not available ({_LIBRARY.reason()})")
     gx = torch.empty_like(x) if need_x else None
     gy = torch.empty_like(y) if need_y else None
     gw = None
@@ -533,7 +303,7 @@ def _run_backward(symbol: str, op: str, x: torch.Tensor, y: torch.Tensor, w: tor
         gw = torch.empty_like(w)
         for s0, s1 in unused_weights.tolist():
             gw[:, s0:s1].zero_()
-    fn = getattr(lib, f"{symbol}_{_DTYPES[x.dtype][2]}")
+    fn = _LIBRARY.function(f"{symbol}_{_DTYPES[x.dtype][2]}")
     if fn(x.shape[0], sizes.data_ptr(), paths.data_ptr(), ins.data_ptr(), outs.data_ptr(), x.data_ptr(),
           y.data_ptr(), w.data_ptr(), cg.data_ptr(), grad.data_ptr(), _ptr(gx), _ptr(gy), _ptr(gw),
           _threads(x.shape[0])) != 0:
