@@ -226,6 +226,24 @@ static void *forward_thread(void *arg) {
   /* the requested blocks: written straight into the output when they are the degrees 0..lmax in order */
   int whole = j->nb == lmax + 1 && j->ld_out == n_row;
   for (int64_t k = 0; whole && k < j->nb; ++k) whole = j->blocks[2 * k] == k && j->blocks[2 * k + 1] == k * k;
+  if (whole && lmax == 1) { /* degrees 0 and 1 in order: one pass, point by point (no tiles for 4 entries) */
+    const real c0 = f.s0, c1 = f.c[1] * f.s0;
+    for (int64_t n = j->n0; n < j->n1; ++n) {
+      const real x = j->x[3 * n], y = j->x[3 * n + 1], z = j->x[3 * n + 2];
+      real s = c1;
+      if (j->normalize) {
+        const real r2 = x * x + y * y + z * z;
+        s = r2 > 0 ? c1 / SQRT(r2) : 0;
+      }
+      real *out = j->out + 4 * n;
+      out[0] = c0 + 0 * (j->normalize ? y * s : y);
+      out[1] = s * x;
+      out[2] = s * y;
+      out[3] = s * z;
+    }
+    free(mem);
+    return 0;
+  }
   for (int64_t n0 = j->n0; n0 < j->n1; n0 += BLK) {
     const int nb = j->n1 - n0 < BLK ? (int)(j->n1 - n0) : BLK;
     load_points(j, n0, nb, px, py, pz, pr, seed);
