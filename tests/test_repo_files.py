@@ -37,3 +37,16 @@ def test_ci_script_is_strict():
     # the test command must be the last command, so its exit status is the script's
     commands = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert commands[-1].strip() == TEST_COMMAND
+
+
+def test_every_kernel_source_is_package_data():
+    """A wheel must carry the C sources that the optional kernels compile on first use."""
+    import tomllib
+
+    config = tomllib.loads(_read("pyproject.toml"))
+    package_data = config["tool"]["setuptools"]["package-data"]
+    sources = sorted((ROOT / "src").rglob("*.c"))
+    assert sources, "the optional kernels' C sources were not found"
+    for source in sources:
+        package = ".".join(source.parent.relative_to(ROOT / "src").parts)
+        assert "*.c" in package_data.get(package, []), f"{source.name}: add {package!r} to package-data"
