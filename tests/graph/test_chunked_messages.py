@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
-from steertorch.graph import PointConv, chunked_message_sum, radius_graph
+from steertorch.graph import PointConv, chunked_message_sum, edge_vectors, radius_graph
 from steertorch.models import TensorFieldNetwork
 
 F64 = torch.float64
@@ -100,3 +102,77 @@ def test_chunks_keep_less_for_the_backward_pass(monkeypatch):
     whole, chunked = saved_bytes(_conv(None)), saved_bytes(_conv(16))
     assert chunked < whole / 3, (chunked, whole)
     assert with_kernel is None or with_kernel < 0.6 * whole, (with_kernel, whole)  # (about half, 60 nodes)
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+def test_message_sum_keeps_no_messages_for_the_backward_pass(chunk):
+    """The messages are summed into their nodes without keeping them for the backward pass (index_add would keep
+    them, all of them, up to the backward pass): the sum keeps the target indices only, and the checkpointed
+    slices their inputs (the node features themselves, not a copy, and the slices' indices)."""
+    pos, edge_index = _graph()
+    x = torch.randn(pos.shape[0], 5, dtype=F64, requires_grad=True)
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        out = chunked_message_sum(lambda x, s: 3.0 * x.index_select(0, s), [x], [edge_index[0]], edge_index[1],
+                                  pos.shape[0], chunk)
+    floats = [t for t in kept if t.is_floating_point()]
+    assert kept and all(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for t in floats), \
+        [(t.dtype, t.shape) for t in floats]
+    torch.testing.assert_close(out, torch.zeros_like(x).index_add(0, edge_index[1], 3.0 * x[edge_index[0]]))
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+def test_edge_vectors_from_positions_equal_given_edge_vectors(chunk):
+    """Without ``edge_vec`` the layer computes ``pos[src] - pos[dst]`` slice by slice: the same values, gradients and
+    forces as with the edge vectors of :func:`edge_vectors` given."""
+    pos, edge_index = _graph(seed=3)
+    x = torch.randn(pos.shape[0], 15, dtype=F64)
+    conv = _conv(chunk)
+    results = []
+    for given in (False, True):
+        p = pos.clone().requires_grad_()
+        xx = x.clone().requires_grad_()
+        out = conv(xx, p, edge_index, edge_vectors(p, edge_index) if given else None)
+        forces = -torch.autograd.grad(out.pow(2).sum(), p, create_graph=True)[0]
+        grads = torch.autograd.grad(forces.pow(2).sum() + out.sum(), [xx, p, *conv.parameters()])
+        results.append((out, forces, grads))
+    (out0, f0, g0), (out1, f1, g1) = results
+    torch.testing.assert_close(out0, out1, rtol=0, atol=1e-13)
+    torch.testing.assert_close(f0, f1, rtol=0, atol=1e-12)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-11)  # summed in another order
+
+
+class _FloatShapes(TorchDispatchMode):
+    """Records the shape of every floating-point tensor an operator returns (forward and backward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[str, tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.shapes.append((str(func), tuple(t.shape)))
+        return out
+
+
+def test_chunked_step_makes_no_tensor_of_all_edges():
+    """In chunks, a training step (forward, forces and backward) never builds a feature tensor over all edges at once:
+    edge vectors, harmonics, radial weights and messages exist one slice at a time. The only float tensor with one
+    entry per edge is the 1-D count of the degree normalisation (4 bytes per edge in float32, freed at once)."""
+    pos, edge_index = _graph(60, 2)
+    num_edges = edge_index.shape[1]
+    assert num_edges > 16 * 20 and num_edges not in (60, 16)
+    conv = _conv(16)
+    x = torch.randn(60, 15, dtype=F64, requires_grad=True)
+    p = pos.clone().requires_grad_()
+    mode = _FloatShapes()
+    with mode:
+        out = conv(x, p, edge_index)
+        forces = -torch.autograd.grad(out.pow(2).sum(), p, create_graph=True)[0]
+        (out.sum() + forces.pow(2).sum()).backward()
+    assert len(mode.shapes) > 1000  # the mode saw the backward passes too
+    per_edge = [(f, s) for f, s in mode.shapes if s and s[0] == num_edges]
+    assert per_edge == [("aten.new_ones.default", (num_edges,))], per_edge[:10]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from steertorch.graph import scatter_max, scatter_mean, scatter_softmax, scatter_sum
+from steertorch.graph._scatter import add_rows_
 
 
 def _data(seed=0, n=17, groups=6, feat=(3, 2)):
@@ -110,3 +111,52 @@ def test_scatter_compiles_without_graph_breaks():
     for fn in (scatter_mean, scatter_softmax):
         compiled = torch.compile(lambda s, i, fn=fn: fn(s, i, 0, groups), backend="aot_eager", fullgraph=True)
         torch.testing.assert_close(compiled(src, index), fn(src, index, 0, groups))
+
+
+def _saved_tensors(fn) -> list[torch.Tensor]:
+    """The tensors autograd keeps for the backward pass of ``fn()`` (seen by saved-tensor hooks)."""
+    seen = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: seen.append(t) or t, lambda t: t):
+        fn()
+    return seen
+
+
+@pytest.mark.parametrize("index_dtype", [torch.int64, torch.int32])
+def test_add_rows_equals_index_add(index_dtype):
+    src, index, groups = _data(seed=7)
+    start = torch.randn(groups, *src.shape[1:], dtype=src.dtype, generator=torch.Generator().manual_seed(1))
+    out = start.clone()
+    returned = add_rows_(out, index.to(index_dtype), src)
+    assert returned is out  # in place
+    torch.testing.assert_close(out, start.index_add(0, index, src), rtol=0, atol=1e-14)
+    one_d = add_rows_(torch.zeros(groups, dtype=src.dtype), index.to(index_dtype), src[:, 0, 0])
+    torch.testing.assert_close(one_d, torch.zeros(groups, dtype=src.dtype).index_add(0, index, src[:, 0, 0]))
+
+
+@pytest.mark.parametrize("rows", [9, 0])
+def test_add_rows_gradients_and_double_backward(rows):
+    src, index, groups = _data(seed=8, n=rows, feat=(2,))
+    src.requires_grad_(True)
+    start = torch.randn(groups, 2, dtype=torch.float64, requires_grad=True)
+    f = lambda s, o: add_rows_(o * 1.0, index.int(), s)  # noqa: E731  (a copy: gradcheck reruns f)
+    assert torch.autograd.gradcheck(f, (src, start))
+    assert torch.autograd.gradgradcheck(f, (src, start))
+
+
+def test_add_rows_keeps_only_the_index_for_backward():
+    """index_add keeps its source (every message, in message passing) for the backward pass; add_rows_ keeps
+    only the index."""
+    src, index, groups = _data(seed=9)
+    src.requires_grad_(True)
+    kept = _saved_tensors(lambda: torch.zeros(groups, 3, 2, dtype=src.dtype).index_add(0, index, src * 2))
+    assert any(t.is_floating_point() for t in kept)  # what add_rows_ avoids
+    kept = _saved_tensors(lambda: add_rows_(torch.zeros(groups, 3, 2, dtype=src.dtype), index, src * 2))
+    assert kept and not any(t.is_floating_point() for t in kept)
+    assert sum(t.untyped_storage().nbytes() for t in kept) == index.numel() * 8  # an expanded view, no copy
+
+
+def test_add_rows_bad_input():
+    with pytest.raises(ValueError, match="one entry per row"):
+        add_rows_(torch.zeros(3, 2), torch.tensor([0, 1]), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="agree after dimension 0"):
+        add_rows_(torch.zeros(3, 2), torch.tensor([0, 1, 2]), torch.ones(3, 4))

@@ -11,9 +11,10 @@ node features, messages) at once, and keeps them for the backward pass. :func:`c
 computes the same sum over slices of ``chunk_size`` edges; under autograd each slice is checkpointed
 (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant), so only its inputs are kept and its
 intermediates are recomputed in the backward pass. Peak memory then grows with ``chunk_size`` instead of
-the number of edges, for one extra evaluation of the messages in the backward pass. Values and gradients
-(double backward included, for forces) are those of the unchunked sum up to the order of the floating-point
-additions.
+the number of edges, for one extra evaluation of the messages in the backward pass. The slices' messages are
+summed into one output in place with a scatter-add that keeps only the target indices for the backward pass
+(``index_add`` would keep every message until then). Values and gradients (double backward included, for
+forces) are those of the unchunked sum up to the order of the floating-point additions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch.utils.checkpoint import checkpoint
+
+from ._scatter import add_rows_
 
 __all__ = ["chunked_message_sum"]
 
@@ -59,7 +62,7 @@ def chunked_message_sum(message: Callable[..., torch.Tensor], node_inputs: Seque
                              f"{list(t.shape)}")
     if chunk_size is None or num_edges <= chunk_size:
         messages = message(*node_inputs, *edge_inputs)
-        return messages.new_zeros(num_nodes, *messages.shape[1:]).index_add(0, dst, messages)
+        return add_rows_(messages.new_zeros(num_nodes, *messages.shape[1:]), dst, messages)
     out = None
     for start in range(0, num_edges, chunk_size):
         piece = [t[start:start + chunk_size] for t in edge_inputs]
@@ -69,5 +72,5 @@ def chunked_message_sum(message: Callable[..., torch.Tensor], node_inputs: Seque
             messages = message(*node_inputs, *piece)
         if out is None:
             out = messages.new_zeros(num_nodes, *messages.shape[1:])
-        out = out.index_add(0, dst[start:start + chunk_size], messages)
+        add_rows_(out, dst[start:start + chunk_size], messages)
     return out

@@ -38,7 +38,7 @@ from .._dtype import check_input_dtype, module_dtype
 from ..nn import FullyConnectedNet, Gate
 from ..o3 import Irreps, Linear, SO2TensorProduct, TensorProduct
 from ._chunked import chunked_message_sum
-from ._edge_embedding import RadialEmbedding, edge_lengths, edge_vectors, spherical_edge_attributes
+from ._edge_embedding import RadialEmbedding, edge_lengths, spherical_edge_attributes
 from ._scatter import scatter_sum
 
 __all__ = ["PointConv", "TFNLayer", "gate_irreps"]
@@ -218,13 +218,15 @@ class PointConv(nn.Module):
         self._check(x, pos, edge_index, edge_vec)
         num_nodes = x.shape[0]
         src, dst = edge_index[0], edge_index[1]
-        if edge_vec is None:
-            edge_vec = edge_vectors(pos, edge_index)
         # no edges at all: the tensor product's empty batch is on the graph, so every parameter gets a zero gradient
-        out = chunked_message_sum(self._messages, [x], [src, edge_vec], dst, num_nodes, self.edge_chunk_size)
+        if edge_vec is None:  # the edge vectors of each slice of edges are computed with its messages
+            out = chunked_message_sum(self._messages_from_positions, [x, pos], [src, dst], dst, num_nodes,
+                                      self.edge_chunk_size)
+        else:
+            out = chunked_message_sum(self._messages, [x], [src, edge_vec], dst, num_nodes, self.edge_chunk_size)
         if isinstance(self.normalization, str):
             if self.normalization != "none":
-                degree = scatter_sum(edge_vec.new_ones(dst.shape[0]), dst, dim=0, dim_size=num_nodes).clamp(min=1)
+                degree = scatter_sum(x.new_ones(dst.shape[0]), dst, dim=0, dim_size=num_nodes).clamp(min=1)
                 out = out / (degree.sqrt() if self.normalization == "sqrt_degree" else degree)[:, None]
         else:
             out = out / math.sqrt(self.normalization)
@@ -235,6 +237,12 @@ class PointConv(nn.Module):
         if self.gate is not None:
             out = self.gate(out)
         return out
+
+    def _messages_from_positions(self, x: torch.Tensor, pos: torch.Tensor, src: torch.Tensor,
+                                 dst: torch.Tensor) -> torch.Tensor:
+        """:meth:`_messages` of the edges ``src -> dst``, with the edge vectors ``pos[src] - pos[dst]``
+        (:func:`~steertorch.graph.edge_vectors`) computed here, for these edges only."""
+        return self._messages(x, src, pos.index_select(0, src) - pos.index_select(0, dst))
 
     def _messages(self, x: torch.Tensor, src: torch.Tensor, edge_vec: torch.Tensor) -> torch.Tensor:
         """The messages ``TP(V_b, Y(r_ab); R(|r_ab|))`` of the edges ``src -> .`` with vectors ``edge_vec``

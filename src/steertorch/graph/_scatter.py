@@ -11,8 +11,8 @@ every row ``n`` of ``src`` with ``index[n] == k``:
 
 and :math:`\mathrm{softmax}_n = e^{s_n} / \sum_{m: \iota_m = \iota_n} e^{s_m}`.
 
-Pure torch (``index_add`` / ``scatter_reduce``): autograd and double backward work, on CPU
-and CUDA, and under ``torch.compile``. ``index`` is either 1-D (one group per row along
+Pure torch (``index_add`` / ``scatter_add`` / ``scatter_reduce``): autograd and double backward work, on
+CPU and CUDA, and under ``torch.compile``. ``index`` is either 1-D (one group per row along
 ``dim``) or has the shape of ``src`` (one group per entry, as ``torch.Tensor.scatter_add``).
 Give ``dim_size`` (the number of groups) whenever it is known: without it, it is read from
 ``index.max()``, which synchronises with the GPU and breaks ``torch.compile`` graphs.
@@ -60,6 +60,28 @@ def _out_shape(src: torch.Tensor, d: int, dim_size: int) -> list[int]:
     shape = list(src.shape)
     shape[d] = dim_size
     return shape
+
+
+def add_rows_(out: torch.Tensor, index: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """``out[index[n]] += src[n]`` for every row ``n`` of ``src``, in place; returns ``out``.
+
+    The values of ``out.index_add_(0, index, src)``, but autograd keeps only ``index`` for the backward pass
+    (the gradient of ``src`` is the gradient of ``out`` gathered at ``index``): ``index_add`` also keeps
+    ``src``, so summing per-edge messages into nodes with it holds every message until the backward pass.
+    ``index`` is 1-D, int64 or int32, with one entry per row of ``src``; ``out`` and ``src`` agree after
+    dimension 0.
+
+    >>> add_rows_(torch.zeros(3), torch.tensor([0, 0, 2]), torch.tensor([1.0, 2.0, 3.0]))
+    tensor([3., 0., 3.])
+    """
+    if index.dim() != 1 or index.shape[0] != src.shape[0]:
+        raise ValueError(f"add_rows_: index must be 1-D with one entry per row of src ({src.shape[0]}), got "
+                         f"{list(index.shape)}")
+    if out.shape[1:] != src.shape[1:]:
+        raise ValueError(f"add_rows_: out {list(out.shape)} and src {list(src.shape)} must agree after dimension 0")
+    # the index expanded as a view (no copy): scatter_add_ saves it, and only it, for the backward pass
+    full = index.long().view(-1, *([1] * (src.dim() - 1))).expand_as(src)
+    return out.scatter_add_(0, full, src)
 
 
 def scatter_sum(src: torch.Tensor, index: torch.Tensor, dim: int = 0, dim_size: int | None = None) -> torch.Tensor:
