@@ -1,9 +1,11 @@
 """Spherical-harmonics benchmark: steertorch vs sphericart and e3nn, l = 1..12, float32 and float64.
 
 Run with ``python3 benchmarks/run_spherical_harmonics.py`` (``--threads 2``, ``--points N``, ``--lmax 1,2,8``).
-For each lmax it times, in one process, interleaved round-robin (one call of each per round, so that a change of
-machine load hits all alike), the median of ``--rounds`` rounds in ms, on ``--points`` random points (default 100k)
-and one thread (default):
+For each lmax it times, in one process, interleaved rounds (one call of each per round, so that a change of machine
+load hits all alike; a new random order each round, so that no implementation always runs right after the same one),
+the median of ``--rounds`` rounds in ms, on ``--points`` random points (default 100k) and one thread (default). glibc's
+malloc is asked to keep freed memory (see ``keep_freed_memory``: otherwise page faults, 8x the cost of writing a page,
+come and go with the history of calls; ``--default-malloc`` leaves it alone).
 
 * ``fwd``: the harmonics of degrees 0..lmax (``[N, (lmax + 1)^2]``, normalised points, e3nn's "integral"
   normalisation) under ``torch.no_grad``;
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import time
 
@@ -32,17 +35,41 @@ import torch
 
 
 def median_times(fns: dict, rounds: int, warmup: int = 2) -> dict:
-    """``{name: median seconds}`` of ``fns[name]()``, timed round-robin after ``warmup`` rounds."""
+    """``{name: median seconds}`` of ``fns[name]()``, timed in rounds (one call of each, in random order) after
+    ``warmup`` rounds."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict = {name: [] for name in fns}
+    order = random.Random(0)
     for _ in range(rounds):
-        for name, fn in fns.items():
+        # a fresh random order each round: a call's time depends on the one before it (a call right after one that
+        # wrote and freed a buffer of its output's size gets that buffer back still in cache), so no implementation
+        # may always follow the same one
+        for name in order.sample(list(fns), len(fns)):
             t = time.perf_counter()
-            fn()
+            fns[name]()
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(v) for name, v in times.items()}
+
+
+def keep_freed_memory() -> str:
+    """Ask glibc's malloc to keep freed memory in the process (no trimming, no mmap below 32 MiB), as PyTorch's
+    caching allocators do on GPUs; a description of what was set.
+
+    With the default dynamic thresholds, whether a call's output lands on pages the process already holds or on
+    fresh ones (a page fault per 4 KiB, about 1 us here: 8x writing the page) depends on the calls before it: the
+    same implementation measured 5 ms or 15 ms at l = 8 depending on what ran before. Here every implementation
+    gets reused pages below 32 MiB (glibc's ceiling for the mmap threshold) and fresh pages above, alike."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        if libc.mallopt(m_trim_threshold, 2**31 - 1) and libc.mallopt(m_mmap_threshold, 32 << 20):
+            return "malloc keeps freed memory (trim off, mmap from 32 MiB)"
+    except OSError:
+        pass
+    return "malloc thresholds left at their defaults (not glibc)"
 
 
 def measure(o3, twin_fn, sct, e3o3, x: torch.Tensor, lmax: int, rounds: int, gen: torch.Generator,
@@ -95,8 +122,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--lmax", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated degrees")
     parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc thresholds as they are (page faults then vary with call order)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    allocator = keep_freed_memory() if not args.default_malloc else "malloc thresholds left at their defaults"
     from steertorch import o3
     from steertorch.group._spherical_harmonics import _torch_harmonics
     from steertorch.group._spherical_harmonics_kernel import sh_kernel_info
@@ -113,7 +143,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.points} points; sphericart "
           f"{'yes' if sct else 'not installed'}, e3nn {'yes' if e3o3 else 'not installed'}; steertorch kernel "
           f"{'in use' if info['available'] else 'NOT in use: ' + str(info['reason'])}; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {allocator}")
     print("median ms of interleaved rounds; ratio = reference / ours (> 1: steertorch faster); 'limit' = allocating "
           "and writing the output")
     header = ["dtype", "l", "what", "ours", "torch twin", "sphericart", "e3nn", "limit", "vs sph", "vs e3nn",
