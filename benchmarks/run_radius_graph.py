@@ -16,7 +16,7 @@ point has ``--neighbours`` neighbours within r = 1 on average. For each size, in
 
 The outputs are checked equal (as sets of directed pairs) to vesin's. Ratios are the reference's time over ours
 (> 1: steertorch faster). ``--memory N`` then runs ``radius_graph`` on N points in a fresh process and prints its
-peak resident memory (``ru_maxrss``) above the memory before the call.
+peak resident memory during the call (``VmHWM``, reset just before it) and the resident memory before it.
 
 Targets (issue 17): ours no slower than vesin unsorted on one thread, ahead of it with two; 10M points within 24 GB.
 """
@@ -24,9 +24,9 @@ Targets (issue 17): ours no slower than vesin unsorted on one thread, ahead of i
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -69,14 +69,27 @@ def memory_child(n: int, neighbours: float) -> None:
     from steertorch.graph import radius_graph
 
     pos = cloud(n, neighbours)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # the peak (VmHWM) restarts from the memory held now
+        f.write("5")
     t = time.perf_counter()
     e = radius_graph(pos, R)
     elapsed = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kib("VmHWM")
     print(f"{n} points, {e.shape[1]} edges ({e.numel() * 8 / 2**30:.2f} GiB edge_index) in {elapsed:.1f} s with "
-          f"{torch.get_num_threads()} threads; peak memory {peak / 2**20:.2f} GiB, {(peak - before) / 2**20:.2f} GiB "
-          f"above the {before / 2**20:.2f} GiB before the call (positions included)")
+          f"{torch.get_num_threads()} threads; peak resident memory {peak / 2**20:.2f} GiB during the call, "
+          f"{(peak - before) / 2**20:.2f} GiB above the {before / 2**20:.2f} GiB held before it (positions "
+          f"{pos.numel() * pos.element_size() / 2**30:.2f} GiB)")
+
+
+def _status_kib(field: str) -> int:
+    """A ``/proc/self/status`` memory figure (``VmRSS``, ``VmHWM``) in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status (the memory figures are Linux's)")
 
 
 def main() -> int:
