@@ -176,3 +176,27 @@ def test_chunked_step_makes_no_tensor_of_all_edges():
     assert len(mode.shapes) > 1000  # the mode saw the backward passes too
     per_edge = [(f, s) for f, s in mode.shapes if s and s[0] == num_edges]
     assert per_edge == [("aten.new_ones.default", (num_edges,))], per_edge[:10]
+
+
+def test_chunked_model_makes_no_tensor_of_all_edges():
+    """The same for a whole TensorFieldNetwork in chunks (its layers compute their slices' edge vectors), with
+    forces: per-edge float tensors are the degree counts only, one per layer."""
+    pos, edge_index = _graph(60, 2)
+    num_edges = edge_index.shape[1]
+    torch.manual_seed(0)
+    model = TensorFieldNetwork(irreps_out="0e", lmax=1, mul=4, num_layers=2, r_max=1.2, edge_chunk_size=16).double()
+    p = pos.clone().requires_grad_()
+    mode = _FloatShapes()
+    with mode:
+        energy = model(p, edge_index=edge_index).sum()
+        forces = -torch.autograd.grad(energy, p, create_graph=True)[0]
+        (energy + forces.pow(2).sum()).backward()
+    per_edge = [f for f, s in mode.shapes if s and s[0] == num_edges]
+    assert per_edge == ["aten.new_ones.default"] * 3, per_edge[:10]
+    torch.manual_seed(0)
+    whole = TensorFieldNetwork(irreps_out="0e", lmax=1, mul=4, num_layers=2, r_max=1.2).double()
+    q = pos.clone().requires_grad_()
+    energy_whole = whole(q, edge_index=edge_index).sum()
+    forces_whole = -torch.autograd.grad(energy_whole, q)[0]
+    torch.testing.assert_close(energy.detach(), energy_whole.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(forces.detach(), forces_whole, rtol=1e-10, atol=1e-12)

@@ -153,7 +153,9 @@ class TensorFieldNetwork(nn.Module):
                 raise ValueError("TensorFieldNetwork: periodic shifts / cell need an explicit edge_index")
             edge_index = radius_graph(pos.detach(), self.r_max, batch=batch,
                                       max_num_neighbors=self.max_num_neighbors)
-        edge_vec = edge_vectors(pos, edge_index, shifts, cell, batch)
+        edge_vec = None  # chunked layers without periodic images: each slice's edge vectors with its messages
+        if shifts is not None or any(conv.edge_chunk_size is None for conv in (*self.layers, self.output)):
+            edge_vec = edge_vectors(pos, edge_index, shifts, cell, batch)
         h = x
         for layer in self.layers:
             h = layer(h, pos, edge_index, edge_vec)
