@@ -55,6 +55,31 @@ def test_values_equal_the_torch_twin(dtype, normalization, normalize, ls):
     assert torch.allclose(fast / scale, slow / scale, **_tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("lmax", [2, 3])
+def test_zero_and_nan_points_inside_vector_groups(dtype, normalize, lmax):
+    """Degrees 2 and 3 run VL points at a time in registers (4 doubles, 8 floats): zero and NaN points at several
+    positions of a group, and a partial group at the end, give the twin's values."""
+    x = _points(21, dtype) * 3
+    x[0] = 0
+    x[5] = 0
+    x[6, 1] = float("nan")
+    x[11] = 0
+    x[15, 0] = float("nan")
+    x[20] = 0  # in the partial group, which runs the blocked path
+    ls = list(range(lmax + 1))
+    fast = shk.kernel_spherical_harmonics(ls, x, normalize, "integral")
+    if fast is None:
+        pytest.skip("kernel not available")
+    slow = _torch_harmonics(ls, x, normalize, "integral")
+    bad = slow.isnan().any(1)  # a NaN point stays visible (the twin: the whole row; the kernel: some entries)
+    assert bad.tolist() == [i in (6, 15) for i in range(21)]
+    assert torch.equal(fast.isnan().any(1), bad)
+    scale = slow[~bad].abs().max().clamp(min=1)
+    assert torch.allclose(fast[~bad] / scale, slow[~bad] / scale, **_tol(dtype))
+
+
 @pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 4100])
 def test_batch_sizes_and_threads(n):
     x = _points(n)

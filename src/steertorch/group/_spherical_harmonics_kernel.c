@@ -212,6 +212,92 @@ static void write_transposed(const real *restrict v, int64_t n, int nb, real *re
     for (int64_t k = done; k < n; ++k) dst[b * ld + k] = v[k * BLK + b];
 }
 
+#if defined(__AVX__) && (VL == 4 || VL == 8)
+/* Degrees 2 and 3 (normalised or not) are computed VL points at a time in registers and written straight from
+ * them: the blocked path above stores every value into its buffer before the transposed write, and those stores
+ * queue behind the output's (each waiting for its cache line), so the computation of a block could not overlap
+ * the writing of the one before (measured: compute and write added up). Both precisions use 32-byte vectors
+ * here (double VL = 4, float VL = 8); same operations in the same order, so the same values bit for bit. */
+#include <immintrin.h>
+#define REGISTER_PATH 1
+typedef long long ivec __attribute__((vector_size(VL * sizeof(real))));
+
+/* x, y, z of VL points from their 3 VL interleaved coordinates */
+static inline void deinterleave(const real *p, vec *x, vec *y, vec *z) {
+  const vec a = vload(p), b = vload(p + VL), c = vload(p + 2 * VL);
+#if VL == 4
+  *x = __builtin_shufflevector(__builtin_shufflevector(a, b, 0, 3, 6, 7), c, 0, 1, 2, 5);
+  *y = __builtin_shufflevector(__builtin_shufflevector(a, b, 1, 4, 7, 7), c, 0, 1, 2, 6);
+  *z = __builtin_shufflevector(__builtin_shufflevector(a, b, 2, 5, 5, 5), c, 0, 1, 4, 7);
+#else
+  *x = __builtin_shufflevector(__builtin_shufflevector(a, b, 0, 3, 6, 9, 12, 15, 0, 0), c, 0, 1, 2, 3, 4, 5, 10, 13);
+  *y = __builtin_shufflevector(__builtin_shufflevector(a, b, 1, 4, 7, 10, 13, 0, 0, 0), c, 0, 1, 2, 3, 4, 8, 11, 14);
+  *z = __builtin_shufflevector(__builtin_shufflevector(a, b, 2, 5, 8, 11, 14, 0, 0, 0), c, 0, 1, 2, 3, 4, 9, 12, 15);
+#endif
+}
+
+static inline vec vsqrt(vec a) {
+  return _Generic((real)0, double: (vec)_mm256_sqrt_pd((__m256d)a), default: (vec)_mm256_sqrt_ps((__m256)a));
+}
+
+/* degrees 0..L (a constant: the loops unroll, V stays in registers) of the points [n0, n1), a multiple of VL of
+ * them, into whole rows of (L + 1)^2 entries */
+static inline __attribute__((always_inline)) void register_rows(const job_t *j, const coef_t *f, const int L,
+                                                                int64_t n0, int64_t n1) {
+  const int nr = (L + 1) * (L + 1), whole = nr / TW * TW;
+  const int64_t stride = j->lmax + 1;
+  const vec one = (vec){0} + 1;
+  for (int64_t n = n0; n < n1; n += VL) {
+    vec x, y, z, r2 = one, s = one;
+    deinterleave(j->x + 3 * n, &x, &y, &z);
+    if (j->normalize) { /* as load_points: 1 / r and seed 1 where r2 > 0, else 0 (NaN stays NaN through x) */
+      const vec q = x * x + y * y + z * z;
+      const ivec positive = q > 0;
+      const vec inv = (vec)((ivec)(one / vsqrt(q)) & positive);
+      s = (vec)((ivec)one & positive);
+      x *= inv;
+      y *= inv;
+      z *= inv;
+    } else {
+      r2 = x * x + y * y + z * z;
+    }
+    vec v[(L + 1) * (L + 1)];
+    v[0] = f->s0 * s;
+    const vec c1 = f->c[1] * v[0];
+    v[1] = c1 * x;
+    v[2] = c1 * y;
+    v[3] = c1 * z;
+    for (int l = 2; l <= L; ++l) { /* step_value's recurrence */
+      const vec *prev = v + (l - 1) * (l - 1), *prev2 = v + (l - 2) * (l - 2);
+      vec *cur = v + l * l;
+      const real c = f->c[l], e = f->e[l];
+      const vec lo = prev[0], hi = prev[2 * l - 2];
+      cur[0] = c * (lo * z + hi * x);
+      cur[1] = e * y * lo;
+      cur[2 * l - 1] = e * y * hi;
+      cur[2 * l] = c * (hi * z - lo * x);
+      for (int k = 0; k <= 2 * l - 4; ++k) {
+        const int m = k - (l - 2) < 0 ? (l - 2) - k : k - (l - 2);
+        const real a = f->a[l * stride + m], bb = f->b[l * stride + m];
+        cur[k + 2] = j->normalize ? a * y * prev[k + 1] - bb * prev2[k] : a * y * prev[k + 1] - bb * r2 * prev2[k];
+      }
+    }
+    v[0] = f->s0 + 0 * y; /* the constant (the seed was 0 at x = 0) */
+    real *dst = j->out + n * nr;
+    for (int k0 = 0; k0 < whole; k0 += TW) { /* write_transposed's tiles, from registers */
+      tvec r[TW];
+      for (int i = 0; i < TW; ++i) r[i] = v[k0 + i];
+      for (int h = TW / 2; h >= 1; h /= 2)
+        for (int i = 0; i < TW; ++i)
+          if (!(i & h)) SWAP(r[i], r[(i + h) & (TW - 1)], h);
+      for (int i = 0; i < TW; ++i) tstore(dst + i * nr + k0, r[i]);
+    }
+    for (int k = whole; k < nr; ++k)
+      for (int i = 0; i < VL; ++i) dst[i * nr + k] = v[k][i];
+  }
+}
+#endif
+
 static void *forward_thread(void *arg) {
   job_t *j = arg;
   const int64_t lmax = j->lmax, n_row = (lmax + 1) * (lmax + 1);
@@ -244,7 +330,17 @@ static void *forward_thread(void *arg) {
     free(mem);
     return 0;
   }
-  for (int64_t n0 = j->n0; n0 < j->n1; n0 += BLK) {
+  int64_t start = j->n0;
+#ifdef REGISTER_PATH
+  if (whole && (lmax == 2 || lmax == 3)) { /* whole groups of VL points in registers, the rest blocked below */
+    start = j->n0 + (j->n1 - j->n0) / VL * VL;
+    if (lmax == 2)
+      register_rows(j, &f, 2, j->n0, start);
+    else
+      register_rows(j, &f, 3, j->n0, start);
+  }
+#endif
+  for (int64_t n0 = start; n0 < j->n1; n0 += BLK) {
     const int nb = j->n1 - n0 < BLK ? (int)(j->n1 - n0) : BLK;
     load_points(j, n0, nb, px, py, pz, pr, seed);
     first_degrees(&f, lmax, px, py, pz, seed, v, v + BLK);

@@ -2,9 +2,10 @@ r"""The compiled CPU twin of :func:`~steertorch.group.spherical_harmonics` (forw
 
 The harmonics of a point are a few hundred flops at most (l <= 12): written as batch-wide torch operations their cost
 is memory traffic, one pass over the batch per operation. ``_spherical_harmonics_kernel.c`` computes every degree of
-a block of 32 points in per-thread buffers and writes each output row once, so the forward runs near the speed of
-writing the output; its backward carries the three partial derivatives through the same recurrence and contracts them
-with the output gradient as it goes (nothing batch-sized is kept between forward and backward but the points).
+a block of 32 points in per-thread buffers and writes each output row once (degrees up to 2 and 3: 4 or 8 points at a
+time in registers, so that computing overlaps writing), so the forward runs near the speed of writing the output;
+its backward carries the three partial derivatives through the same recurrence and contracts them with the output
+gradient as it goes (nothing batch-sized is kept between forward and backward but the points).
 The recurrence and the zero-vector rule are those of :mod:`._spherical_harmonics` (see the C source for the
 formulas); the library is built and loaded by :class:`steertorch._native.NativeLibrary` (private cache, compiled on
 first use, switched off with ``STEERTORCH_CPU_KERNEL=0``).
