@@ -22,23 +22,10 @@ import subprocess
 import sys
 import time
 
+from _memory import reset_peak, status_kib
+
 NEIGHBOURS = 12.0
 IRREPS = "16x0e + 8x1o + 4x2e"
-
-
-def _status_kib(field: str) -> int:
-    """A ``/proc/self/status`` memory figure (``VmRSS``, ``VmHWM``) in KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status (this benchmark reads Linux's process memory figures)")
-
-
-def _reset_peak() -> None:
-    """Reset ``VmHWM`` (the peak resident memory) to the current resident memory."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def _step(atoms: int, chunk: int | None, threads: int) -> dict:
@@ -57,13 +44,13 @@ def _step(atoms: int, chunk: int | None, threads: int) -> dict:
     x = torch.randn(atoms, conv.irreps_in.dim, generator=g, requires_grad=True)
     del src, dst
     gc.collect()
-    _reset_peak()
-    base = _status_kib("VmRSS")
+    reset_peak()
+    base = status_kib("VmRSS")
     start = time.perf_counter()
     out = conv(x, pos, edge_index)
     (out.pow(2).mean()).backward()
     seconds = time.perf_counter() - start
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     return {"edges": int(edge_index.shape[1]), "seconds": seconds, "step_mib": (peak - base) / 1024,
             "base_mib": base / 1024,
             "out_sum": float(out.double().sum()), "grad_sum": float(x.grad.double().abs().sum())}

@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 import torch
+from _memory import reset_peak, status_kib
 
 R = 1.0
 
@@ -70,26 +71,16 @@ def memory_child(n: int, neighbours: float) -> None:
 
     pos = cloud(n, neighbours)
     gc.collect()
-    before = _status_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:  # the peak (VmHWM) restarts from the memory held now
-        f.write("5")
+    before = status_kib("VmRSS")
+    reset_peak()  # the peak (VmHWM) restarts from the memory held now
     t = time.perf_counter()
     e = radius_graph(pos, R)
     elapsed = time.perf_counter() - t
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     print(f"{n} points, {e.shape[1]} edges ({e.numel() * 8 / 2**30:.2f} GiB edge_index) in {elapsed:.1f} s with "
           f"{torch.get_num_threads()} threads; peak resident memory {peak / 2**20:.2f} GiB during the call, "
           f"{(peak - before) / 2**20:.2f} GiB above the {before / 2**20:.2f} GiB held before it (positions "
           f"{pos.numel() * pos.element_size() / 2**30:.2f} GiB)")
-
-
-def _status_kib(field: str) -> int:
-    """A ``/proc/self/status`` memory figure (``VmRSS``, ``VmHWM``) in KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status (the memory figures are Linux's)")
 
 
 def main() -> int:
