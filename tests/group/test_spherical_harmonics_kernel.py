@@ -80,6 +80,21 @@ def test_zero_and_nan_points_inside_vector_groups(dtype, normalize, lmax):
     assert torch.allclose(fast[~bad] / scale, slow[~bad] / scale, **_tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("lmax", [2, 3])
+def test_register_path_equals_the_blocked_path_bit_for_bit(dtype, normalize, lmax):
+    """Degrees 0..lmax in order take the register path; the same degrees in another order take the blocked path
+    (its buffer, then the requested blocks): the same operations in the same order, so equal values."""
+    x = _points(64, dtype) * 2
+    ls = list(range(lmax + 1))
+    in_order = shk.kernel_spherical_harmonics(ls, x, normalize, "component")
+    if in_order is None:
+        pytest.skip("kernel not available")
+    reordered = shk.kernel_spherical_harmonics(ls[1:] + ls[:1], x, normalize, "component")
+    assert torch.equal(torch.cat([reordered[:, -1:], reordered[:, :-1]], dim=1), in_order)
+
+
 @pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 4100])
 def test_batch_sizes_and_threads(n):
     x = _points(n)
