@@ -11,8 +11,9 @@ Models (``model``):
 
 - ``"segnn"``: :class:`~steertorch.models.SEGNN` as the SEGNN paper's n-body setting (node
   input ``2x1o + 1x0e``: position relative to the system's centre, velocity, speed; edge
-  features the distance and :math:`q_i q_j`; node attributes the mean edge harmonics plus the
-  velocity's; 4 layers, ``32x0e + 32x1o``, sum aggregation; the displacement is predicted);
+  features the distance and :math:`q_i q_j`; edge attributes the harmonics of :math:`x_j - x_i`, node
+  attributes their mean plus the velocity's with scalar part 1, all as the reference code; 4 layers,
+  ``32x0e + 32x1o``, sum aggregation; the displacement is predicted);
 - ``"egnn"``: :class:`~steertorch.models.EGNN` as the EGNN paper's EGNN-vel (node input
   :math:`|v|`, edge attributes :math:`q_i q_j` and the input's squared distance, 4 layers of
   64, coordinate messages clamped to [-100, 100] as the reference code);
@@ -183,12 +184,14 @@ class NBodySEGNN(nn.Module):
 
     def forward(self, b: NBodyBatch) -> torch.Tensor:
         src, dst = b.edge_index
-        rel = b.pos[dst] - b.pos[src]
-        # as the reference: "integral" harmonics (Y^0 = 1 / sqrt(4 pi)), node attributes the mean of the
-        # edge harmonics plus those of the velocity
+        # as the reference code: the edge vector x_j - x_i from the receiver i to the sender j, "integral"
+        # harmonics (Y^0 = 1 / sqrt(4 pi)), node attributes the mean of the edge harmonics plus those of the
+        # velocity, with the scalar part then set to 1 (the reference's SEGNN does so for every node)
+        rel = b.pos[src] - b.pos[dst]
         edge_attr = spherical_edge_attributes(rel, 1, normalization="integral")
         node_attr = scatter_mean(edge_attr, dst, dim=0, dim_size=b.pos.shape[0]) + \
             spherical_edge_attributes(b.vel, 1, normalization="integral")
+        node_attr = torch.cat([torch.ones_like(node_attr[:, :1]), node_attr[:, 1:]], dim=1)
         speed = b.vel.norm(dim=-1, keepdim=True)
         x = torch.cat([_centred(b), b.vel, speed], dim=-1)
         features = torch.cat([rel.norm(dim=-1, keepdim=True), b.charges[src] * b.charges[dst]], dim=-1)
