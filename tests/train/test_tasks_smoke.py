@@ -58,3 +58,57 @@ def test_reference_arrays_are_loaded(tmp_path):
     (tmp_path / "vel_test_charged5_initvel1small.npy").unlink()
     with pytest.raises(MissingDataError, match="vel_test_charged5_initvel1small.npy"):
         task.build_data(config)
+
+
+def _orthogonal(generator: torch.Generator) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    return -q if torch.det(q) > 0 else q  # a reflection times a rotation: O(3) \ SO(3)
+
+
+@pytest.mark.parametrize("model", ["segnn", "egnn", "tfn", "linear"])
+def test_nbody_models_are_e3_equivariant(model):
+    """Rotating, reflecting and translating the input systems moves the predicted positions the same way."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        task = get_task("nbody")
+        config = task.Config(model=model, hidden=8, num_layers=2, dtype="float64")
+        torch.manual_seed(0)
+        net = task.build_model(config).double()
+        if model == "linear":
+            with torch.no_grad():
+                net.scale.fill_(0.3)
+        g = torch.Generator().manual_seed(1)
+        pos, vel = torch.randn(3, 5, 3, generator=g), torch.randn(3, 5, 3, generator=g)
+        charges = torch.randint(0, 2, (3, 5, 1), generator=g).double() * 2 - 1
+        rot, shift = _orthogonal(g), torch.randn(3, generator=g)
+        from steertorch.data import nbody_graph
+
+        out = net(nbody_graph(pos, vel, charges, pos))
+        moved = net(nbody_graph(pos @ rot.T + shift, vel @ rot.T, charges, pos))
+        torch.testing.assert_close(moved, out @ rot.T + shift, rtol=0, atol=1e-11)
+        assert (out - pos.reshape(-1, 3)).abs().max() > 1e-3  # not trivially the input
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_nbody_segnn_attributes_follow_the_reference():
+    """Edge harmonics of x_j - x_i (sender minus receiver), node attributes' scalar part 1 (reference code)."""
+    from steertorch.data import nbody_graph
+    from steertorch.o3 import spherical_harmonics
+
+    task = get_task("nbody")
+    net = task.build_model(task.Config(model="segnn", hidden=8, num_layers=1))
+    seen = {}
+    net.segnn.register_forward_pre_hook(lambda m, args, kwargs: seen.update(kwargs), with_kwargs=True)
+    g = torch.Generator().manual_seed(2)
+    pos, vel = torch.randn(1, 3, 3, generator=g), torch.randn(1, 3, 3, generator=g)
+    b = nbody_graph(pos, vel, torch.ones(1, 3, 1), pos)
+    net(b)
+    src, dst = b.edge_index
+    expected = spherical_harmonics([0, 1], b.pos[src] - b.pos[dst], normalize=True, normalization="integral")
+    torch.testing.assert_close(seen["edge_attr"], expected)
+    assert torch.equal(seen["node_attr"][:, 0], torch.ones(3))
+    mean_edges = torch.stack([expected[dst == i, 1:].mean(0) for i in range(3)])
+    vel_sh = spherical_harmonics([0, 1], b.vel, normalize=True, normalization="integral")[:, 1:]
+    torch.testing.assert_close(seen["node_attr"][:, 1:], mean_edges + vel_sh)
