@@ -172,13 +172,19 @@ static inline void hstore(real *p, hvec v) { memcpy(p, &v, sizeof v); }
     a = __builtin_shufflevector(t_, b, 0, 2); b = __builtin_shufflevector(t_, b, 1, 3); } while (0)
 #endif
 
+/* Writes run at least PF_DIST bytes behind a prefetch for writing of the output (PREFETCHW with -march=native):
+ * the output's cache lines are requested before the stores reach them, which the hardware's own prefetchers did
+ * not do soon enough once the output had left the caches (docs/performance.md). A prefetch past the output is
+ * harmless. */
+#define PF_DIST 2048
 /* rows b < nb of dst (leading dimension ld): dst[b * ld + k] = v[k * BLK + b], k < n */
 static void write_transposed(const real *restrict v, int64_t n, int nb, real *restrict dst, int64_t ld) {
-  const int64_t whole = n / TW * TW;
+  const int64_t whole = n / TW * TW, tile_bytes = (int64_t)(TW * ld * sizeof(real));
+  const int64_t ahead = tile_bytes > PF_DIST ? tile_bytes : PF_DIST;
   for (int b0 = 0; b0 < nb; b0 += TW) {
-    { /* the rows of the next TW points, for writing (a prefetch past the output is harmless) */
-      const char *next = (const char *)(dst + (int64_t)(b0 + TW) * ld);
-      for (int64_t off = 0; off < (int64_t)(TW * ld * sizeof(real)); off += 64) __builtin_prefetch(next + off, 1, 3);
+    { /* the next rows, a tile or at least PF_DIST bytes ahead */
+      const char *next = (const char *)(dst + (int64_t)b0 * ld) + ahead;
+      for (int64_t off = 0; off < tile_bytes; off += 64) __builtin_prefetch(next + off, 1, 3);
     }
     if (b0 + TW <= nb) {
       for (int64_t k0 = 0; k0 < whole; k0 += TW) {
@@ -284,6 +290,8 @@ static inline __attribute__((always_inline)) void register_rows(const job_t *j, 
     }
     v[0] = f->s0 + 0 * y; /* the constant (the seed was 0 at x = 0) */
     real *dst = j->out + n * nr;
+    for (int off = 0; off < VL * nr * (int)sizeof(real); off += 64) /* see PF_DIST */
+      __builtin_prefetch((const char *)dst + PF_DIST + off, 1, 3);
     for (int k0 = 0; k0 < whole; k0 += TW) { /* write_transposed's tiles, from registers */
       tvec r[TW];
       for (int i = 0; i < TW; ++i) r[i] = v[k0 + i];
