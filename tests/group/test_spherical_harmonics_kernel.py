@@ -57,9 +57,9 @@ def test_values_equal_the_torch_twin(dtype, normalization, normalize, ls):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("lmax", [2, 3])
+@pytest.mark.parametrize("lmax", [1, 2, 3])
 def test_zero_and_nan_points_inside_vector_groups(dtype, normalize, lmax):
-    """Degrees 2 and 3 run VL points at a time in registers (4 doubles, 8 floats): zero and NaN points at several
+    """Degrees 1 to 3 run VL points at a time in registers (4 doubles, 8 floats): zero and NaN points at several
     positions of a group, and a partial group at the end, give the twin's values."""
     x = _points(21, dtype) * 3
     x[0] = 0
@@ -82,7 +82,7 @@ def test_zero_and_nan_points_inside_vector_groups(dtype, normalize, lmax):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("lmax", [2, 3])
+@pytest.mark.parametrize("lmax", [1, 2, 3])
 def test_register_path_equals_the_blocked_path_bit_for_bit(dtype, normalize, lmax):
     """Degrees 0..lmax in order take the register path; the same degrees in another order take the blocked path
     (its buffer, then the requested blocks): the same operations in the same order, so equal values."""

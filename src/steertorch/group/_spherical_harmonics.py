@@ -179,12 +179,12 @@ def spherical_harmonics(
         raise ValueError(f"x must be a tensor of points [..., 3], got {shape}")
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
-    batch = x.shape[:-1]
-    points = x.reshape(-1, 3)
+    flat = x.dim() == 2  # points [N, 3] need no reshape (a microsecond or two of each call)
+    points = x if flat else x.reshape(-1, 3)
     out = kernel_spherical_harmonics(ls, points, normalize, normalization, _torch_harmonics)
     if out is None:
         out = _torch_harmonics(ls, points, normalize, normalization)
-    return out.reshape(*batch, out.shape[1])
+    return out if flat else out.reshape(*x.shape[:-1], out.shape[1])
 
 
 def _torch_harmonics(ls: list[int], points: torch.Tensor, normalize: bool, normalization: str) -> torch.Tensor:

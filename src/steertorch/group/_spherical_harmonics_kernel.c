@@ -292,6 +292,23 @@ static inline __attribute__((always_inline)) void register_rows(const job_t *j, 
     real *dst = j->out + n * nr;
     for (int off = 0; off < VL * nr * (int)sizeof(real); off += 64) /* see PF_DIST */
       __builtin_prefetch((const char *)dst + PF_DIST + off, 1, 3);
+#if VL == 8
+    if (nr == 4) { /* degree 1 in float: 8 rows of 4 entries, two rows per vector (two 4 x 4 transposes) */
+      const vec t0 = __builtin_shufflevector(v[0], v[1], 0, 8, 1, 9, 4, 12, 5, 13);
+      const vec t1 = __builtin_shufflevector(v[0], v[1], 2, 10, 3, 11, 6, 14, 7, 15);
+      const vec t2 = __builtin_shufflevector(v[2], v[3], 0, 8, 1, 9, 4, 12, 5, 13);
+      const vec t3 = __builtin_shufflevector(v[2], v[3], 2, 10, 3, 11, 6, 14, 7, 15);
+      const vec r0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13); /* rows 0 and 4 */
+      const vec r1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15); /* rows 1 and 5 */
+      const vec r2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13); /* rows 2 and 6 */
+      const vec r3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15); /* rows 3 and 7 */
+      vstore(dst, __builtin_shufflevector(r0, r1, 0, 1, 2, 3, 8, 9, 10, 11));
+      vstore(dst + 8, __builtin_shufflevector(r2, r3, 0, 1, 2, 3, 8, 9, 10, 11));
+      vstore(dst + 16, __builtin_shufflevector(r0, r1, 4, 5, 6, 7, 12, 13, 14, 15));
+      vstore(dst + 24, __builtin_shufflevector(r2, r3, 4, 5, 6, 7, 12, 13, 14, 15));
+      continue;
+    }
+#endif
     for (int k0 = 0; k0 < whole; k0 += TW) { /* write_transposed's tiles, from registers */
       tvec r[TW];
       for (int i = 0; i < TW; ++i) r[i] = v[k0 + i];
@@ -320,29 +337,38 @@ static void *forward_thread(void *arg) {
   /* the requested blocks: written straight into the output when they are the degrees 0..lmax in order */
   int whole = j->nb == lmax + 1 && j->ld_out == n_row;
   for (int64_t k = 0; whole && k < j->nb; ++k) whole = j->blocks[2 * k] == k && j->blocks[2 * k + 1] == k * k;
-  if (whole && lmax == 1) { /* degrees 0 and 1 in order: one pass, point by point (no tiles for 4 entries) */
-    const real c0 = f.s0, c1 = f.c[1] * f.s0;
+#ifndef REGISTER_PATH
+  if (whole && lmax == 1) { /* degrees 0 and 1 in order: one pass, point by point (no tiles for 4 entries), with
+                             * load_points' arithmetic (the same values as the blocked path) */
+    const real c0 = f.s0;
     for (int64_t n = j->n0; n < j->n1; ++n) {
-      const real x = j->x[3 * n], y = j->x[3 * n + 1], z = j->x[3 * n + 2];
-      real s = c1;
+      real x = j->x[3 * n], y = j->x[3 * n + 1], z = j->x[3 * n + 2], seed1 = 1;
       if (j->normalize) {
         const real r2 = x * x + y * y + z * z;
-        s = r2 > 0 ? c1 / SQRT(r2) : 0;
+        const real inv = r2 > 0 ? 1 / SQRT(r2 > 0 ? r2 : 1) : 0;
+        seed1 = r2 > 0 ? 1 : 0;
+        x *= inv;
+        y *= inv;
+        z *= inv;
       }
+      const real c1 = f.c[1] * (f.s0 * seed1);
       real *out = j->out + 4 * n;
-      out[0] = c0 + 0 * (j->normalize ? y * s : y);
-      out[1] = s * x;
-      out[2] = s * y;
-      out[3] = s * z;
+      out[0] = c0 + 0 * y;
+      out[1] = c1 * x;
+      out[2] = c1 * y;
+      out[3] = c1 * z;
     }
     free(mem);
     return 0;
   }
+#endif
   int64_t start = j->n0;
 #ifdef REGISTER_PATH
-  if (whole && (lmax == 2 || lmax == 3)) { /* whole groups of VL points in registers, the rest blocked below */
+  if (whole && lmax >= 1 && lmax <= 3) { /* whole groups of VL points in registers, the rest blocked below */
     start = j->n0 + (j->n1 - j->n0) / VL * VL;
-    if (lmax == 2)
+    if (lmax == 1)
+      register_rows(j, &f, 1, j->n0, start);
+    else if (lmax == 2)
       register_rows(j, &f, 2, j->n0, start);
     else
       register_rows(j, &f, 3, j->n0, start);

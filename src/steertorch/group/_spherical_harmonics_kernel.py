@@ -94,7 +94,7 @@ def _tables(ls: tuple[int, ...], normalization: str, dtype: torch.dtype) -> tupl
 
 def _usable(x: torch.Tensor) -> bool:
     """Whether the kernel may take ``x``: eager, CPU, float32 / float64, no transform or forward-mode AD."""
-    if x.device.type != "cpu" or x.dtype not in _SUFFIX:
+    if not x.is_cpu or x.dtype not in _SUFFIX:
         return False
     if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return False
