@@ -91,3 +91,40 @@ def test_external_field_along_z_is_o2_about_z_but_not_o3_equivariant():
     for m in (rand_matrix(dtype=DT, generator=g), torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=DT))):
         p2, _, _ = _field_run(pos0 @ m.T, vel0 @ m.T, charges, 2.0)
         assert (p2 - pos @ m.T).abs().max() > 1e-4  # not O(3): tilting z or flipping it changes the dynamics
+
+
+def test_reference_initial_states_follow_the_documented_draws():
+    """numpy's legacy generator, seed 43: per system choice, randn(3, 5), randn(3, 5), then two noise arrays."""
+    import numpy as np
+
+    from steertorch.data import reference_initial_states
+
+    states = reference_initial_states(splits=(("train", 3), ("valid", 2)))
+    rng = np.random.RandomState(43)
+    expected = []
+    for _ in range(5):
+        q = rng.choice(np.array([-1.0, 0.0, 1.0]), size=(5, 1), p=[0.5, 0.0, 0.5])
+        loc, v = rng.randn(3, 5), rng.randn(3, 5)
+        v = v * 0.5 / np.sqrt((v**2).sum(axis=0)).reshape(1, -1)
+        rng.randn(49, 3, 5)
+        rng.randn(49, 3, 5)
+        expected.append((loc.T, v.T, q))
+    for s in range(5):
+        pos, vel, charges = (t[s % 3 if s < 3 else s - 3] for t in states["train" if s < 3 else "valid"])
+        assert np.array_equal(pos.numpy(), expected[s][0])  # bit for bit
+        assert np.array_equal(vel.numpy(), expected[s][1])
+        assert np.array_equal(charges.numpy(), expected[s][2])
+    # the splits continue one stream: the first validation system is the fourth system drawn
+    alone = reference_initial_states(splits=(("train", 4),))["train"]
+    assert torch.equal(alone[0][3], states["valid"][0][0])
+
+
+def test_reference_initial_states_reflect_into_the_box():
+    import numpy as np
+
+    from steertorch.data._nbody_reference import _reflect
+
+    loc = np.array([[6.0, -7.0, 1.0]])
+    vel = np.array([[0.3, -0.2, 0.1]])
+    _reflect(loc, vel, 5.0)
+    assert loc.tolist() == [[4.0, -3.0, 1.0]] and vel.tolist() == [[-0.3, 0.2, 0.1]]

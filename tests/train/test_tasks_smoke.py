@@ -112,3 +112,21 @@ def test_nbody_segnn_attributes_follow_the_reference():
     mean_edges = torch.stack([expected[dst == i, 1:].mean(0) for i in range(3)])
     vel_sh = spherical_harmonics([0, 1], b.vel, normalize=True, normalization="integral")[:, 1:]
     torch.testing.assert_close(seen["node_attr"][:, 1:], mean_edges + vel_sh)
+
+
+def test_nbody_on_the_published_initial_states():
+    """initial_states="reference": the published set's first systems, the same for every seed."""
+    from steertorch.data import reference_initial_states
+
+    task = get_task("nbody")
+    config = task.Config(model="linear", initial_states="reference", num_train=3, num_valid=2, num_test=2,
+                         frame_in=0, frame_out=1, cache=False, dtype="float64")
+    data = task.build_data(config)
+    other_seed = task.build_data(task.Config(**{**config.__dict__, "seed": 5}))
+    assert torch.equal(data["test"].pos, other_seed["test"].pos)
+    states = reference_initial_states(splits=(("train", 10_000), ("valid", 2_000), ("test", 1)))
+    pos, vel, charges = simulate_charged_particles(1, num_frames=2, initial=tuple(t[:1] for t in states["test"]))
+    torch.testing.assert_close(data["test"].pos[:1], pos[0], rtol=0, atol=0)
+    torch.testing.assert_close(data["test"].target[:1], pos[1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="2000 valid systems"):
+        task.build_data(task.Config(**{**config.__dict__, "num_valid": 2001}))

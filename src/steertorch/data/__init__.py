@@ -11,6 +11,7 @@ energies and forces of a metal cell from molecular dynamics (ASE's EMT).
 from ._digits import DIGIT_TEMPLATES, digits, rotated_digits
 from ._image_digits import ROTATED_MNIST_FILES, load_rotated_mnist, sklearn_digits
 from ._nbody import NBodyBatch, load_nbody_arrays, nbody_batch, nbody_graph, simulate_charged_particles
+from ._nbody_reference import reference_initial_states
 from ._potential import PotentialFrames, default_cache_dir, emt_md_frames
 from ._qm9 import HARTREE_TO_EV, QM9, QM9_ATOMREF, QM9_PROPERTIES, QM9_UNITS, load_qm9, qm9_split
 from ._shapes import SHAPE_CLASSES, upright_shapes
@@ -25,6 +26,7 @@ __all__ = [
     "nbody_batch",
     "nbody_graph",
     "load_nbody_arrays",
+    "reference_initial_states",
     "digits",
     "rotated_digits",
     "DIGIT_TEMPLATES",

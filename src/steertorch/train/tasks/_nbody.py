@@ -36,6 +36,7 @@ SEGNN 0.0043.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ from torch import nn
 
 from ...data import load_nbody_arrays, nbody_graph, simulate_charged_particles
 from ...data._nbody import REFERENCE_SUFFIX, NBodyBatch
+from ...data._nbody_reference import REFERENCE_SPLITS, reference_initial_states
 from ...graph import scatter_mean, spherical_edge_attributes
 from ...models import EGNN, SEGNN, TensorFieldNetwork
 from .._checkpoint import atomic_save
@@ -65,6 +67,9 @@ class NBodyConfig(TrainConfig):
         num_train, num_valid, num_test: systems per split (3000 / 2000 / 2000).
         frame_in, frame_out: input and target frames (30 -> 40).
         data_dir: folder of the reference's ``.npy`` arrays (``""``: simulate).
+        initial_states: of the simulated systems: ``"seeded"`` (drawn from ``seed``) or ``"reference"``
+            (the published data set's, drawn again by numpy's generator with the reference's seed 43, see
+            :func:`~steertorch.data.reference_initial_states`; the data are then the same for every ``seed``).
         data_suffix: their file suffix (``loc_train_{data_suffix}.npy``).
         cache: keep simulated data sets in ``$STEERTORCH_CACHE`` (default ``~/.cache/steertorch``).
         hidden, num_layers: width (EGNN features; SEGNN "hidden features" as the paper, 64 ->
@@ -86,6 +91,7 @@ class NBodyConfig(TrainConfig):
     frame_in: int = 30
     frame_out: int = 40
     data_dir: str = ""
+    initial_states: str = field(default="seeded", metadata={"choices": ("seeded", "reference")})
     data_suffix: str = REFERENCE_SUFFIX
     cache: bool = True
     hidden: int = 64
@@ -114,12 +120,22 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("STEERTORCH_CACHE", Path.home() / ".cache" / "steertorch"))
 
 
+@functools.lru_cache(maxsize=1)
+def _reference_states() -> dict[str, tuple[torch.Tensor, ...]]:
+    """The published set's initial states, drawn once per process (a few seconds; only read: the simulator copies)."""
+    return reference_initial_states()
+
+
 def _simulate(num_systems: int, num_frames: int, seed: int, cache: bool,
-              external_field: float = 0.0) -> tuple[torch.Tensor, ...]:
-    """Simulated trajectories (float64), from the on-disk cache when there (``external_field``: E_z)."""
+              external_field: float = 0.0, reference_split: str = "") -> tuple[torch.Tensor, ...]:
+    """Simulated trajectories (float64), from the on-disk cache when there (``external_field``: E_z;
+    ``reference_split``: start from the published set's initial states of that split instead of ``seed``'s)."""
     key = {"num_systems": num_systems, "num_frames": num_frames, "seed": seed, "version": 1}
     if external_field != 0:  # field-free keys stay as they were (existing caches remain valid)
         key["external_field"] = float(external_field)
+    if reference_split:
+        key = {"num_systems": num_systems, "num_frames": num_frames, "reference_split": reference_split,
+               "reference_seed": 43, "version": 1}
     path = _cache_dir() / "nbody" / (hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + ".pt")
     if cache and path.is_file():
         try:
@@ -128,9 +144,12 @@ def _simulate(num_systems: int, num_frames: int, seed: int, cache: bool,
                 return stored["pos"], stored["vel"], stored["charges"]
         except Exception:  # a corrupt or foreign file: simulate again
             pass
+    initial = None
+    if reference_split:
+        initial = tuple(t[:num_systems] for t in _reference_states()[reference_split])
     pos, vel, charges = simulate_charged_particles(num_systems, num_frames=num_frames,
                                                    generator=torch.Generator().manual_seed(seed),
-                                                   external_field=external_field)
+                                                   external_field=external_field, initial=initial)
     if cache:
         try:
             atomic_save({"key": key, "pos": pos, "vel": vel, "charges": charges}, path)
@@ -240,6 +259,12 @@ class NBodyTask(Task):
                     raise ValueError(f"nbody: {config.data_dir} has {pos.shape[0]} frames, frame_out is "
                                      f"{config.frame_out}")
                 pos, vel, charges = pos[:, :n], vel[:, :n], charges[:n]
+            elif config.initial_states == "reference":
+                available = dict(REFERENCE_SPLITS)[split]
+                if n > available:
+                    raise ValueError(f"nbody: the published data set has {available} {split} systems, "
+                                     f"num_{split} is {n}")
+                pos, vel, charges = _simulate(n, config.frame_out + 1, 0, config.cache, reference_split=split)
             else:
                 pos, vel, charges = _simulate(n, config.frame_out + 1, 1000 * config.seed + k, config.cache)
             fi, fo = config.frame_in, config.frame_out
