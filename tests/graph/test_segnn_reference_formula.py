@@ -53,3 +53,14 @@ def test_reference_parametrization_is_the_reference_formula():
         torch.set_default_dtype(torch.float32)
     x, attr = torch.randn(7, 20, dtype=torch.float64), torch.randn(7, 4, dtype=torch.float64)
     torch.testing.assert_close(layer(x, attr), _reference_formula(layer, x, attr), rtol=1e-12, atol=1e-12)
+
+
+def test_reference_scale_survives_dtype_changes():
+    """The output scale sqrt(fan-in) is kept in float64: a layer built in float32 and moved to float64 is exact."""
+    torch.manual_seed(0)
+    built32 = O3TensorProduct("3x0e + 2x1o", "2x0e + 1x1o", irreps_attr="0e + 1o", parametrization="reference")
+    moved = built32.double()
+    assert moved.out_scale.dtype == torch.float64
+    torch.testing.assert_close(moved.out_scale, torch.full((5,), math.sqrt(5.0), dtype=torch.float64),
+                               rtol=0, atol=0)
+    assert torch.equal(moved.float().double().out_scale, moved.out_scale)

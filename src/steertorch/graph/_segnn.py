@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from .._dtype import check_input_dtype, module_dtype
+from .._dtype import ExactConstants, check_input_dtype, module_dtype
 from ..nn import BatchNorm, Gate
 from ..o3 import FullyConnectedTensorProduct, Irreps, SO2TensorProduct
 from ._edge_embedding import spherical_edge_attributes
@@ -194,7 +194,7 @@ def _gate_parts(irreps_out: Irreps) -> tuple[Irreps, Irreps, Irreps]:
     return scalars, gates, gated
 
 
-class O3TensorProduct(nn.Module):
+class O3TensorProduct(ExactConstants):
     r"""Steerable linear layer conditioned on an attribute: :math:`y = x \otimes_W a + b`.
 
     A :class:`~steertorch.o3.FullyConnectedTensorProduct` ``irreps_in x irreps_attr -> irreps_out``
@@ -273,10 +273,10 @@ class O3TensorProduct(nn.Module):
         for ins in self.tp.instructions:
             fan_in[ins.i_out] += ins.path_shape[0] * ins.path_shape[1]
         sqrt_k = [1.0 / math.sqrt(f) if f > 0 else 1.0 for f in fan_in]
-        scale = torch.ones(self.irreps_out.dim)
+        scale = torch.ones(self.irreps_out.dim, dtype=torch.float64)
         for sl, sk in zip(self.irreps_out.slices(), sqrt_k):
             scale[sl] = 1.0 / sk
-        self.register_buffer("out_scale", scale, persistent=False)
+        self.register_constant("out_scale", scale)  # float64 master: .float() then .double() does not round it
         with torch.no_grad():
             for n, ins in enumerate(self.tp.instructions):
                 if ins.has_weight:
