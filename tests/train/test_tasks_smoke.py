@@ -130,3 +130,5 @@ def test_nbody_on_the_published_initial_states():
     torch.testing.assert_close(data["test"].target[:1], pos[1], rtol=0, atol=0)
     with pytest.raises(ValueError, match="2000 valid systems"):
         task.build_data(task.Config(**{**config.__dict__, "num_valid": 2001}))
+    with pytest.raises(ValueError, match="give one of them"):
+        task.build_data(task.Config(**{**config.__dict__, "data_dir": "/nonexistent"}))

@@ -246,6 +246,9 @@ class NBodyTask(Task):
     def build_data(self, config: NBodyConfig) -> dict[str, NBodySplit]:
         if not 0 <= config.frame_in < config.frame_out:
             raise ValueError(f"nbody: need 0 <= frame_in < frame_out, got {config.frame_in}, {config.frame_out}")
+        if config.data_dir and config.initial_states != "seeded":
+            raise ValueError(f"nbody: data_dir ({config.data_dir!r}) reads saved arrays; initial_states="
+                             f"{config.initial_states!r} is for simulated data: give one of them")
         dtype = getattr(torch, config.dtype)
         sizes = {"train": config.num_train, "valid": config.num_valid, "test": config.num_test}
         out = {}
